@@ -1,0 +1,5 @@
+"""``python -m uprez``: the command line."""
+
+from .core.cli import run
+
+run()

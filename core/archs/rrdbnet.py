@@ -1,0 +1,250 @@
+"""RRDBNet: ESRGAN (2018) and the Real-ESRGAN x4plus/x2plus/anime generators.
+
+One module, three key schemes: BasicSR's (canonical here), ESRGAN's 2019 "new arch" and
+ESRGAN's original ``model.N`` sequential names. Layers and names follow
+``shared/reference/seed-architectures.md`` sections 4 and 5.1.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict
+
+NEGATIVE_SLOPE = 0.2
+RESIDUAL_SCALE = 0.2
+# Tile context in core pixels. The trunk's receptive field is hundreds of pixels wide, so no
+# pad makes tiles exact; measured on real photos with x4plus and 64-px tiles (tile-seams
+# benchmark): 32 px leaves worst 16x16 blocks of about 1.3/255, 48 px about 0.5/255.
+TILE_CONTEXT = 48
+# The upsampling tail is four 3x3 convs at 2x and 4x resolution: under two core pixels.
+TAIL_CONTEXT = 2
+
+
+class ResidualDenseBlock(nn.Module):
+    def __init__(self, *, num_features: int, growth_channels: int) -> None:
+        super().__init__()
+        nf, gc = num_features, growth_channels
+        self.conv1 = nn.Conv2d(nf, gc, 3, 1, 1)
+        self.conv2 = nn.Conv2d(nf + gc, gc, 3, 1, 1)
+        self.conv3 = nn.Conv2d(nf + 2 * gc, gc, 3, 1, 1)
+        self.conv4 = nn.Conv2d(nf + 3 * gc, gc, 3, 1, 1)
+        self.conv5 = nn.Conv2d(nf + 4 * gc, nf, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = F.leaky_relu(self.conv1(x), NEGATIVE_SLOPE, inplace=True)
+        x2 = F.leaky_relu(self.conv2(torch.cat((x, x1), 1)), NEGATIVE_SLOPE, inplace=True)
+        x3 = F.leaky_relu(self.conv3(torch.cat((x, x1, x2), 1)), NEGATIVE_SLOPE, inplace=True)
+        x4 = F.leaky_relu(self.conv4(torch.cat((x, x1, x2, x3), 1)), NEGATIVE_SLOPE, inplace=True)
+        x5 = self.conv5(torch.cat((x, x1, x2, x3, x4), 1))
+        return x5.mul_(RESIDUAL_SCALE).add_(x)
+
+
+class RRDB(nn.Module):
+    def __init__(self, *, num_features: int, growth_channels: int) -> None:
+        super().__init__()
+        self.rdb1 = ResidualDenseBlock(num_features=num_features, growth_channels=growth_channels)
+        self.rdb2 = ResidualDenseBlock(num_features=num_features, growth_channels=growth_channels)
+        self.rdb3 = ResidualDenseBlock(num_features=num_features, growth_channels=growth_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rdb3(self.rdb2(self.rdb1(x))).mul_(RESIDUAL_SCALE).add_(x)
+
+
+class RRDBNet(SRNet):
+    """ESRGAN's generator; ``unshuffle`` > 1 is Real-ESRGAN's folded input for x2 and x1."""
+
+    tail_context = TAIL_CONTEXT
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        num_features: int = 64,
+        num_blocks: int = 23,
+        growth_channels: int = 32,
+        num_upsamples: int = 2,
+        unshuffle: int = 1,
+    ) -> None:
+        super().__init__()
+        if (2**num_upsamples) % unshuffle:
+            raise ValueError(f"RRDBNet: 2^{num_upsamples} upsampling cannot undo unshuffle {unshuffle}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.unshuffle = unshuffle
+        self.scale = 2**num_upsamples // unshuffle
+        self.hyperparameters = dict(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            num_features=num_features,
+            num_blocks=num_blocks,
+            growth_channels=growth_channels,
+            num_upsamples=num_upsamples,
+            unshuffle=unshuffle,
+        )
+        nf = num_features
+        self.conv_first = nn.Conv2d(in_channels * unshuffle**2, nf, 3, 1, 1)
+        self.body = nn.Sequential(*(RRDB(num_features=nf, growth_channels=growth_channels) for _ in range(num_blocks)))
+        self.conv_body = nn.Conv2d(nf, nf, 3, 1, 1)
+        for n in range(1, num_upsamples + 1):
+            setattr(self, f"conv_up{n}", nn.Conv2d(nf, nf, 3, 1, 1))
+        self.num_upsamples = num_upsamples
+        self.conv_hr = nn.Conv2d(nf, nf, 3, 1, 1)
+        self.conv_last = nn.Conv2d(nf, out_channels, 3, 1, 1)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.conv_first(x)
+        return self.conv_body(self.body(features)).add_(features)
+
+    def forward_tail(self, features: torch.Tensor) -> torch.Tensor:
+        for n in range(1, self.num_upsamples + 1):
+            upsampled = F.interpolate(features, scale_factor=2, mode="nearest")
+            features = F.leaky_relu(getattr(self, f"conv_up{n}")(upsampled), NEGATIVE_SLOPE, inplace=True)
+        return self.conv_last(F.leaky_relu(self.conv_hr(features), NEGATIVE_SLOPE, inplace=True))
+
+    def tile_context(self) -> int:
+        return TILE_CONTEXT
+
+    def bytes_per_pixel(self, element_size: int) -> tuple[int, int]:
+        nf = self.hyperparameters["num_features"]
+        gc = self.hyperparameters["growth_channels"]
+        # Head peak, inside conv5: trunk input, RRDB input, RDB input, x1..x4, the concat and x5.
+        head = (4 * nf + 4 * gc + (nf + 4 * gc)) * element_size
+        # Tail peak, at full resolution: the upsampled input, conv_up's output and conv_hr's output.
+        tail = 3 * nf * 4**self.num_upsamples * element_size
+        return head, tail
+
+
+# --- key schemes ----------------------------------------------------------------------------
+
+NAMINGS = ("basicsr", "esrgan", "esrgan-old")
+
+
+def _module_names(naming: str, num_blocks: int, num_upsamples: int) -> dict[str, str]:
+    """Canonical (BasicSR) module name -> the same module's name in ``naming``."""
+    names: dict[str, str] = {}
+    for i in range(num_blocks):
+        for k in (1, 2, 3):
+            for j in range(1, 6):
+                canonical = f"body.{i}.rdb{k}.conv{j}"
+                names[canonical] = {
+                    "basicsr": canonical,
+                    "esrgan": f"RRDB_trunk.{i}.RDB{k}.conv{j}",
+                    "esrgan-old": f"model.1.sub.{i}.RDB{k}.conv{j}.0",
+                }[naming]
+    ups = [f"conv_up{n}" for n in range(1, num_upsamples + 1)]
+    if naming == "basicsr":
+        outer = ["conv_first", "conv_body", *ups, "conv_hr", "conv_last"]
+        names.update({name: name for name in outer})
+    elif naming == "esrgan":
+        names.update(conv_first="conv_first", conv_body="trunk_conv", conv_hr="HRconv", conv_last="conv_last")
+        names.update({up: f"upconv{n}" for n, up in enumerate(ups, 1)})
+    else:
+        # Old sequential layout: [conv, shortcut(trunk), (upsample, conv, act) * n, hr, act, last].
+        names.update(conv_first="model.0", conv_body=f"model.1.sub.{num_blocks}")
+        names.update({up: f"model.{3 * n}" for n, up in enumerate(ups, 1)})
+        names.update(conv_hr=f"model.{3 * num_upsamples + 2}", conv_last=f"model.{3 * num_upsamples + 4}")
+    return names
+
+
+def _naming_of(state_dict: StateDict) -> str | None:
+    if has_all(state_dict, "conv_first.weight", "body.0.rdb1.conv1.weight", "conv_last.weight"):
+        return "basicsr"
+    if has_all(state_dict, "conv_first.weight", "RRDB_trunk.0.RDB1.conv1.weight", "conv_last.weight"):
+        return "esrgan"
+    if has_all(state_dict, "model.0.weight", "model.1.sub.0.RDB1.conv1.0.weight"):
+        return "esrgan-old"
+    return None
+
+
+def _depth(state_dict: StateDict, naming: str) -> tuple[int, int]:
+    """(num_blocks, num_upsamples) read from the keys of ``naming``."""
+    if naming == "basicsr":
+        blocks = indices(state_dict, r"body\.(\d+)\.rdb1\.conv1\.weight")
+        ups = indices(state_dict, r"conv_up(\d+)\.weight")
+    elif naming == "esrgan":
+        blocks = indices(state_dict, r"RRDB_trunk\.(\d+)\.RDB1\.conv1\.weight")
+        ups = indices(state_dict, r"upconv(\d+)\.weight")
+    else:
+        blocks = indices(state_dict, r"model\.1\.sub\.(\d+)\.RDB1\.conv1\.0\.weight")
+        last = max(indices(state_dict, r"model\.(\d+)\.weight"))
+        ups = list(range((last - 4) // 3))
+    return len(blocks), len(ups)
+
+
+def rename(state_dict: StateDict, naming: str) -> dict[str, torch.Tensor]:
+    """Writes a canonical state dict in ``naming``'s keys."""
+    naming = "basicsr" if naming == "canonical" else naming
+    num_blocks, num_upsamples = _depth(state_dict, "basicsr")
+    names = _module_names(naming, num_blocks, num_upsamples)
+    return {_swap_prefix(key, names): value for key, value in state_dict.items()}
+
+
+def canonical(state_dict: StateDict) -> dict[str, torch.Tensor]:
+    naming = _naming_of(state_dict)
+    if naming is None:
+        raise ValueError("not an RRDBNet state dict")
+    num_blocks, num_upsamples = _depth(state_dict, naming)
+    inverse = {theirs: ours for ours, theirs in _module_names(naming, num_blocks, num_upsamples).items()}
+    return {_swap_prefix(key, inverse): value for key, value in state_dict.items()}
+
+
+def _swap_prefix(key: str, names: dict[str, str]) -> str:
+    module, _, leaf = key.rpartition(".")
+    return f"{names.get(module, module)}.{leaf}"
+
+
+def detect(state_dict: StateDict) -> bool:
+    return _naming_of(state_dict) is not None
+
+
+def load(state_dict: StateDict) -> RRDBNet:
+    sd = canonical(state_dict)
+    num_blocks, num_upsamples = _depth(sd, "basicsr")
+    folded_in = sd["conv_first.weight"].shape[1]
+    out_channels = sd["conv_last.weight"].shape[0]
+    unshuffle = 1
+    # Guess: only Real-ESRGAN's x2/x1 models fold their input, and their input and output
+    # channel counts are equal, so a 4x or 16x wider first conv means pixel_unshuffle 2 or 4.
+    if _naming_of(state_dict) == "basicsr" and folded_in != out_channels:
+        for factor in (2, 4):
+            if folded_in == out_channels * factor**2 and (2**num_upsamples) % factor == 0:
+                unshuffle = factor
+    net = RRDBNet(
+        in_channels=folded_in // unshuffle**2,
+        out_channels=out_channels,
+        num_features=sd["conv_first.weight"].shape[0],
+        num_blocks=num_blocks,
+        growth_channels=sd["body.0.rdb1.conv1.weight"].shape[0],
+        num_upsamples=num_upsamples,
+        unshuffle=unshuffle,
+    )
+    return load_strict(net, sd, "RRDBNet")
+
+
+_SMALL = dict(num_features=8, num_blocks=2, growth_channels=4)
+
+ARCH = Architecture(
+    id="rrdbnet",
+    name="RRDBNet (ESRGAN, Real-ESRGAN)",
+    module=RRDBNet,
+    detect=detect,
+    load=load,
+    rename=rename,
+    fp16_safe=True,  # Real-ESRGAN's own CLI runs it in fp16 by default
+    bf16_safe=True,
+    examples=(
+        Example("basicsr-x4", dict(_SMALL)),
+        Example("basicsr-x2-unshuffle", dict(_SMALL, unshuffle=2)),
+        Example("basicsr-x1-unshuffle", dict(_SMALL, unshuffle=4)),
+        Example("basicsr-gray-x2-unshuffle", dict(_SMALL, in_channels=1, out_channels=1, unshuffle=2)),
+        Example("esrgan-x4", dict(_SMALL, num_blocks=3), naming="esrgan"),
+        Example("esrgan-x2-wide", dict(_SMALL, num_features=12, growth_channels=6, num_upsamples=1), "esrgan"),
+        Example("esrgan-old-x4", dict(_SMALL), naming="esrgan-old"),
+        Example("esrgan-old-x8", dict(_SMALL, num_upsamples=3), naming="esrgan-old"),
+        Example("esrgan-old-x1", dict(_SMALL, num_upsamples=0), naming="esrgan-old"),
+        Example("esrgan-old-gray-x4", dict(_SMALL, in_channels=1, out_channels=1), naming="esrgan-old"),
+    ),
+)

@@ -1,0 +1,128 @@
+"""SRVGGNetCompact: Real-ESRGAN's small models (realesr-general-x4v3, realesr-animevideov3).
+
+A plain chain of 3x3 convs at input resolution, a pixel shuffle, and the nearest-upsampled
+input added back (``shared/reference/seed-architectures.md`` section 5.2).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict
+
+ACTIVATIONS = ("prelu", "relu", "leakyrelu")
+LEAKY_SLOPE = 0.1  # BasicSR's SRVGGNetCompact uses 0.1, not ESRGAN's 0.2
+
+
+class SRVGGNetCompact(SRNet):
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        num_features: int = 64,
+        num_conv: int = 16,
+        upscale: int = 4,
+        activation: str = "prelu",
+    ) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"SRVGGNetCompact: activation must be one of {ACTIVATIONS}")
+        self.in_channels, self.out_channels, self.scale = in_channels, out_channels, upscale
+        self.hyperparameters = dict(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            num_features=num_features,
+            num_conv=num_conv,
+            upscale=upscale,
+            activation=activation,
+        )
+        nf = num_features
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, nf, 3, 1, 1), _activation(activation, nf)]
+        for _ in range(num_conv):
+            layers += [nn.Conv2d(nf, nf, 3, 1, 1), _activation(activation, nf)]
+        layers.append(nn.Conv2d(num_features, out_channels * upscale**2, 3, 1, 1))
+        self.body = nn.ModuleList(layers)
+
+    def forward_core(self, x: torch.Tensor) -> torch.Tensor:
+        out = x
+        for layer in self.body:
+            out = layer(out)
+        out = F.pixel_shuffle(out, self.scale)
+        base = x if self.in_channels == self.out_channels else x[:, : self.out_channels]
+        return out.add_(F.interpolate(base, scale_factor=self.scale, mode="nearest"))
+
+    def tile_context(self) -> int:
+        # Receptive radius: one pixel per 3x3 conv; with this much context tiles are exact.
+        return self.hyperparameters["num_conv"] + 2
+
+    def bytes_per_pixel(self, element_size: int) -> tuple[int, int]:
+        nf = self.hyperparameters["num_features"]
+        # Two feature maps alive per layer, plus the shuffled output and the upsampled input.
+        per_pixel = 2 * nf + 3 * self.out_channels * self.scale**2
+        return per_pixel * element_size, 0
+
+
+def _activation(kind: str, num_features: int) -> nn.Module:
+    if kind == "prelu":
+        return nn.PReLU(num_parameters=num_features)
+    if kind == "relu":
+        return nn.ReLU(inplace=True)
+    return nn.LeakyReLU(LEAKY_SLOPE, inplace=True)
+
+
+def _conv_indices(state_dict: StateDict) -> list[int]:
+    return [i for i in indices(state_dict, r"body\.(\d+)\.weight") if state_dict[f"body.{i}.weight"].ndim == 4]
+
+
+def detect(state_dict: StateDict) -> bool:
+    if not has_all(state_dict, "body.0.weight", "body.0.bias") or state_dict["body.0.weight"].ndim != 4:
+        return False
+    convs = _conv_indices(state_dict)
+    return len(convs) >= 2 and convs == list(range(0, convs[-1] + 1, 2))
+
+
+def load(state_dict: StateDict) -> SRVGGNetCompact:
+    convs = _conv_indices(state_dict)
+    last = convs[-1]
+    first = state_dict["body.0.weight"]
+    # Guess: ReLU and LeakyReLU(0.1) carry no weights and cannot be told apart; the published
+    # models all use PReLU, and BasicSR's default for weightless activations is ReLU.
+    activation = "prelu" if "body.1.weight" in state_dict else "relu"
+    in_channels = first.shape[1]
+    # Guess: output channels equal input channels (true of every published model).
+    out_channels = in_channels
+    upscale = math.isqrt(state_dict[f"body.{last}.weight"].shape[0] // out_channels)
+    if out_channels * upscale**2 != state_dict[f"body.{last}.weight"].shape[0]:
+        width = state_dict[f"body.{last}.weight"].shape[0]
+        raise ValueError(f"SRVGGNetCompact: last conv width {width} is not {out_channels} times a square")
+    net = SRVGGNetCompact(
+        in_channels=in_channels,
+        out_channels=out_channels,
+        num_features=first.shape[0],
+        num_conv=(last - 2) // 2,
+        upscale=upscale,
+        activation=activation,
+    )
+    return load_strict(net, state_dict, "SRVGGNetCompact")
+
+
+ARCH = Architecture(
+    id="srvgg",
+    name="SRVGGNetCompact (Real-ESRGAN compact)",
+    module=SRVGGNetCompact,
+    detect=detect,
+    load=load,
+    fp16_safe=True,
+    bf16_safe=True,
+    examples=(
+        Example("prelu-x4", dict(num_features=8, num_conv=3, upscale=4)),
+        Example("prelu-x2-deep", dict(num_features=6, num_conv=6, upscale=2)),
+        Example("relu-x3", dict(num_features=8, num_conv=2, upscale=3, activation="relu")),
+        Example("prelu-gray-x4", dict(in_channels=1, out_channels=1, num_features=8, num_conv=2, upscale=4)),
+    ),
+)

@@ -1,0 +1,126 @@
+"""``uprez upscale``: files, folders and globs through one model."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from ..engine.upscaler import DEFAULT_PREPAD, Progress, Upscaler
+from ..errors import Cancelled, DeviceError, DownloadError, ModelNotFoundError, UprezError, WeightFileError
+from ..imageio import FORMATS, read_image, write_image
+from ..models import DEFAULT_MODEL, open_model
+from ..pipeline import ALPHA_MODES, Stage, output_size, upscale_picture
+from ._command import Command, ExitStatus
+from .inputs import Job, plan_jobs, scale_suffix
+from .report import HumanReporter, JsonReporter, Reporter, download_reporter
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
+    parser.add_argument("-o", "--output", help="output file (one input) or folder")
+    parser.add_argument("-m", "--model", default=None, help=f"model id or weight file (default {DEFAULT_MODEL})")
+    parser.add_argument(
+        "-s", "--scale", type=float, default=None, help="output scale, any value (default: the model's)"
+    )
+    parser.add_argument("--tile", default="auto", help="tile side in input pixels, or auto (from free memory)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
+    parser.add_argument("--prepad", type=int, default=DEFAULT_PREPAD, help="pixels mirrored around the image")
+    parser.add_argument("--alpha", default="resize", choices=ALPHA_MODES, help="how transparency is upscaled")
+    parser.add_argument("--format", choices=sorted({s.lstrip(".") for s in FORMATS}), help="output file type")
+    parser.add_argument("--suffix", default=None, help="added to output names (default _x<scale>)")
+    parser.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing files, inputs included")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--no-download", action="store_true", help="never download a model")
+    parser.add_argument("--json", action="store_true", help="JSON lines on stdout, for programs")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+
+
+def run(args: argparse.Namespace) -> ExitStatus:
+    reporter: Reporter = JsonReporter() if args.json else HumanReporter(quiet=args.quiet)
+    try:
+        tile = _parse_tile(args.tile)
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        allow_download = False if args.no_download else None
+        model = open_model(args.model, allow_download=allow_download, progress=download_reporter(reporter))
+        upscaler = Upscaler(model, device=args.device, precision=args.precision, tile=tile, prepad=args.prepad)
+    except (ModelNotFoundError, WeightFileError, DownloadError) as error:
+        reporter.event("error", input=None, message=str(error))
+        return ExitStatus.MODEL
+    except DeviceError as error:
+        reporter.event("error", input=None, message=str(error))
+        return ExitStatus.DEVICE
+    except UprezError as error:
+        reporter.event("error", input=None, message=str(error))
+        return ExitStatus.USAGE
+    scale = upscaler.scale if args.scale is None else args.scale
+    suffix = args.suffix if args.suffix is not None else scale_suffix(scale)
+    extension = f".{args.format}" if args.format else None
+    jobs = plan_jobs(args.inputs, output=args.output, recursive=args.recursive, suffix=suffix, extension=extension)
+    reporter.message(f"model {model.describe()} on {upscaler.plan(1, 1).device}, {upscaler.plan(1, 1).precision}")
+    return _run_batch(jobs, upscaler, args, scale, reporter)
+
+
+def _parse_tile(text: str) -> int | None:
+    if text == "auto":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise UprezError(f"--tile must be auto or a positive number of pixels, not '{text}'")
+    return int(text)
+
+
+def _run_batch(
+    jobs: list[Job], upscaler: Upscaler, args: argparse.Namespace, scale: float, reporter: Reporter
+) -> ExitStatus:
+    started = time.monotonic()
+    inputs = {job.input.resolve() for job in jobs}
+    done = failed = 0
+    for index, job in enumerate(jobs, 1):
+        try:
+            if job.problem or job.output is None:
+                raise UprezError(f"{job.input}: {job.problem}")
+            if job.output.resolve() in inputs and not args.overwrite:
+                raise UprezError(f"{job.output}: is one of the inputs", hint="use --overwrite to replace it")
+            _run_job(job, index, len(jobs), upscaler, args, scale, reporter)
+            done += 1
+        except (KeyboardInterrupt, Cancelled):
+            reporter.event("error", input=str(job.input), message="interrupted")
+            reporter.event("summary", done=done, failed=failed + 1, seconds=time.monotonic() - started)
+            return ExitStatus.INTERRUPTED
+        except UprezError as error:
+            failed += 1
+            reporter.event("error", input=str(job.input), message=str(error))
+    reporter.event("summary", done=done, failed=failed, seconds=round(time.monotonic() - started, 3))
+    return ExitStatus.FILES_FAILED if failed else ExitStatus.OK
+
+
+def _run_job(
+    job: Job, index: int, count: int, upscaler: Upscaler, args: argparse.Namespace, scale: float, reporter: Reporter
+) -> None:
+    assert job.output is not None
+    started = time.monotonic()
+    picture = read_image(job.input)
+    if job.output.exists() and not args.overwrite:
+        raise UprezError(f"{job.output}: already exists", hint="use --overwrite to replace it")
+    out_height, out_width = output_size(picture.height, picture.width, scale)
+    plan = upscaler.plan(picture.height, picture.width)
+    reporter.event(
+        "start", input=str(job.input), output=str(job.output), index=index, count=count,
+        width=picture.width, height=picture.height, out_width=out_width, out_height=out_height,
+        tile=plan.tile, tiles=plan.tiles, device=plan.device, precision=plan.precision,
+    )  # fmt: skip
+
+    def on_progress(stage: Stage) -> None:
+        tiles: Progress = stage.tiles
+        reporter.event("progress", input=str(job.input), stage=stage.name, done=tiles.done, total=tiles.total)
+
+    result = upscale_picture(picture, upscaler, scale=scale, alpha=args.alpha, progress=on_progress)
+    write_image(job.output, result, overwrite=args.overwrite)
+    reporter.event("done", input=str(job.input), output=str(job.output), seconds=round(time.monotonic() - started, 3))
+
+
+COMMAND = Command("upscale", "upscale image files, folders or globs", add_arguments, run)

@@ -1,0 +1,328 @@
+"""The one engine every face uses: whole images in host memory, tiles on the device."""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch.nn import functional as F
+
+from ..archs import SRNet
+from ..errors import Cancelled, OutOfMemoryError, UprezError
+from ..model import LoadedModel
+from . import device as devices
+from .precision import name_of, pick_dtype
+from .tiling import Tile, grid, side_for_budget
+
+# realesrgan-ncnn-vulkan mirrors this many pixels around the image before the network runs
+# (its "prepadding"); it changes RRDBNet's output deep inside the image, so it is explicit.
+DEFAULT_PREPAD = 10
+# Allocator slack, conv workspaces and the tile's own copies on top of the layer estimate.
+MEMORY_SAFETY = 1.6
+# Smallest tile side, in core pixels, before an out-of-memory error becomes final.
+MIN_TILE = 16
+# Share of the budget the high-resolution tail's sub-tiles may use, and their cap.
+TAIL_SHARE, TAIL_CAP = 0.25, 512 * 1024**2
+# On the CPU the tail is memory-bound: x4plus's tail ran 2x faster on 32-px sub-tiles than on
+# 256-px ones (they stay in cache), context included (measured on 2 cores, AVX-512).
+CPU_TAIL_TILE = 32
+# A half-precision tile whose output is all zero while its input is not has overflowed.
+BLACK_INPUT_THRESHOLD = 1 / 255
+
+ProgressCallback = Callable[["Progress"], None]
+CancelCheck = Callable[[], bool] | threading.Event
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Tiles finished so far, out of the current total (which grows when a tile is split)."""
+
+    done: int
+    total: int
+    image_index: int = 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How an image will be cut, for display (tile and context in input pixels)."""
+
+    tile: int
+    tiles: int
+    context: int
+    device: str
+    precision: str
+    whole_image: bool
+
+
+class Upscaler:
+    """Runs a loaded model over images of any size.
+
+    Args:
+        model: the network and what is known about it.
+        device: ``auto`` (CUDA > MPS > CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+        precision: ``auto``, ``fp32``, ``fp16`` or ``bf16`` (see ``pick_dtype``).
+        tile: largest tile side in input pixels, or None to size tiles from free memory.
+        prepad: pixels mirrored around the image before the network sees it.
+        context: real pixels of context around each tile (input pixels); None picks the
+            architecture's own, chosen so that seams stay below visibility.
+        memory_budget: bytes the run may plan for; None asks the device.
+    """
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        *,
+        device: str = "auto",
+        precision: str = "auto",
+        tile: int | None = None,
+        prepad: int = DEFAULT_PREPAD,
+        context: int | None = None,
+        memory_budget: int | None = None,
+    ) -> None:
+        if tile is not None and tile < 1:
+            raise UprezError(f"tile size must be positive, not {tile}")
+        if prepad < 0:
+            raise UprezError(f"prepad must not be negative, not {prepad}")
+        self.model = model
+        self.device = devices.pick_device(device)
+        self.dtype = pick_dtype(precision, self.device, model.arch)
+        self.net = _prepare(model.net, self.device, self.dtype)
+        self._fp32_net: SRNet | None = self.net if self.dtype == torch.float32 else None
+        self.unshuffle = self.net.unshuffle
+        self.core_scale = self.net.scale * self.unshuffle
+        self.prepad = math.ceil(prepad / self.unshuffle) * self.unshuffle
+        self.context = self.net.tile_context() if context is None else math.ceil(context / self.unshuffle)
+        self.fixed_tile = None if tile is None else max(1, tile // self.unshuffle)
+        self.memory_budget = memory_budget
+        self.fp32_fallbacks = 0  # tiles redone in fp32 after a half-precision overflow
+
+    @property
+    def scale(self) -> int:
+        return self.net.scale
+
+    def plan(self, height: int, width: int) -> Plan:
+        area = self._valid_area(height, width)
+        side = self._tile_side(area)
+        tiles = len(grid(area, side))
+        return Plan(
+            tile=side * self.unshuffle,
+            tiles=tiles,
+            context=self.context * self.unshuffle,
+            device=devices.describe(self.device),
+            precision=name_of(self.dtype),
+            whole_image=tiles == 1,
+        )
+
+    @torch.inference_mode()
+    def upscale(
+        self,
+        image: torch.Tensor,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelCheck | None = None,
+        out_dtype: torch.dtype = torch.float32,
+    ) -> torch.Tensor:
+        """Upscales ``(C, H, W)`` or ``(N, C, H, W)`` float in [0, 1], RGB or one channel.
+
+        Returns the same layout at ``scale`` times the size, on the CPU: float32 clamped to
+        [0, 1], or uint8/uint16 rounded half up when ``out_dtype`` asks for it (so a huge
+        output never needs a float copy).
+
+        Raises:
+            Cancelled: ``cancel`` was set; checked between tiles.
+            OutOfMemoryError: even a minimal tile did not fit.
+        """
+        batch = image if image.ndim == 4 else image.unsqueeze(0)
+        n, channels, height, width = batch.shape
+        if channels != self.net.in_channels:
+            raise UprezError(f"the model takes {self.net.in_channels} channels, the image has {channels}")
+        if height < 1 or width < 1:
+            raise UprezError("the image is empty")
+        out = torch.empty((n, self.net.out_channels, height * self.scale, width * self.scale), dtype=out_dtype)
+        area = self._valid_area(height, width)
+        counter = _Counter(progress, n * len(grid(area, self._tile_side(area))))
+        for index in range(n):
+            counter.image_index = index
+            core = self._to_core(batch[index : index + 1].float())
+            self._run_image(core, area, out[index : index + 1], counter, cancel)
+        return out if image.ndim == 4 else out[0]
+
+    # --- geometry -------------------------------------------------------------------------
+
+    def _valid_area(self, height: int, width: int) -> Tile:
+        """The image's own pixels, in core coordinates of the padded, folded image."""
+        pad = self.prepad // self.unshuffle
+        return Tile(pad, pad + math.ceil(height / self.unshuffle), pad, pad + math.ceil(width / self.unshuffle))
+
+    def _to_core(self, image: torch.Tensor) -> torch.Tensor:
+        """Mirror-pads (and pads to a multiple of the fold), then folds with pixel_unshuffle."""
+        _, _, height, width = image.shape
+        u, pad = self.unshuffle, self.prepad
+        extra_h, extra_w = -height % u, -width % u
+        mode = "reflect" if pad + max(extra_h, extra_w) < min(height, width) else "replicate"
+        if pad or extra_h or extra_w:
+            image = F.pad(image, (pad, pad + extra_w, pad, pad + extra_h), mode=mode)
+        return F.pixel_unshuffle(image, u) if u > 1 else image
+
+    def _tile_side(self, area: Tile) -> int:
+        if self.fixed_tile is not None:
+            return self.fixed_tile
+        head_bpp, _ = self.net.bytes_per_pixel(_element_size(self.dtype))
+        budget = self._budget()
+        if self.net.tail_context is not None:
+            budget -= self._tail_budget(budget)
+        side = side_for_budget(budget, head_bpp * MEMORY_SAFETY, self.context)
+        return max(MIN_TILE, min(side, max(area.height, area.width)))
+
+    def _budget(self) -> int:
+        if self.memory_budget is not None:
+            return self.memory_budget
+        return devices.memory_budget(self.device)
+
+    @staticmethod
+    def _tail_budget(budget: int) -> int:
+        return int(min(budget * TAIL_SHARE, TAIL_CAP))
+
+    def _tail_side(self) -> int:
+        _, tail_bpp = self.net.bytes_per_pixel(_element_size(self.dtype))
+        budget = self._tail_budget(self._budget())
+        side = side_for_budget(budget, tail_bpp * MEMORY_SAFETY, self.net.tail_context or 0)
+        if self.device.type == "cpu":
+            side = min(side, CPU_TAIL_TILE)
+        return max(MIN_TILE, side)
+
+    # --- running --------------------------------------------------------------------------
+
+    def _run_image(
+        self, core: torch.Tensor, area: Tile, out: torch.Tensor, counter: _Counter, cancel: CancelCheck | None
+    ) -> None:
+        bounds = Tile(0, core.shape[-2], 0, core.shape[-1])
+        queue = grid(area, self._tile_side(area))
+        tail_side = self._tail_side() if self.net.tail_context is not None else 0
+        while queue:
+            _check(cancel)
+            tile = queue.pop(0)
+            try:
+                self._run_tile(core, tile, area, bounds, out, tail_side, cancel)
+            except Exception as error:
+                if not devices.is_out_of_memory(error):
+                    raise
+                devices.release_cached_memory(self.device)
+                if max(tile.height, tile.width) <= MIN_TILE:
+                    raise OutOfMemoryError(
+                        f"out of memory on {self.device} even with {MIN_TILE * self.unshuffle}-pixel tiles",
+                        hint="close other programs, or use --device cpu",
+                    ) from error
+                parts = tile.quarters()
+                queue[:0] = parts
+                tail_side = max(MIN_TILE, tail_side // 2)
+                counter.grow(len(parts) - 1)
+                continue
+            counter.step()
+
+    def _run_tile(
+        self,
+        core: torch.Tensor,
+        tile: Tile,
+        area: Tile,
+        bounds: Tile,
+        out: torch.Tensor,
+        tail_side: int,
+        cancel: CancelCheck | None,
+    ) -> None:
+        window = tile.grown(self.context, bounds)
+        x = core[..., window.y0 : window.y1, window.x0 : window.x1]
+        x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        pieces = self._forward(self.net, x.to(self.dtype), tile, window, tail_side, cancel)
+        if self.dtype != torch.float32 and not all(_plausible(y, x) for _, y in pieces):
+            self.fp32_fallbacks += 1
+            pieces = self._forward(self._fp32(), x, tile, window, tail_side, cancel)
+        for box, y in pieces:
+            _store(out, y, box, area, self.core_scale)
+
+    def _forward(
+        self, net: SRNet, x: torch.Tensor, tile: Tile, window: Tile, tail_side: int, cancel: CancelCheck | None
+    ) -> list[tuple[Tile, torch.Tensor]]:
+        """Outputs for the boxes that make up ``tile``, cropped to them, still on the device."""
+        s = self.core_scale
+        if net.tail_context is None:
+            y = net.forward_core(x)
+            return [(tile, _crop(y, _shift(tile, window), s))]
+        features = net.forward_head(x)
+        local = _shift(tile, window)
+        feature_bounds = Tile(0, features.shape[-2], 0, features.shape[-1])
+        pieces = []
+        for box in grid(local, tail_side):
+            _check(cancel)
+            sub_window = box.grown(net.tail_context, feature_bounds)
+            f = features[..., sub_window.y0 : sub_window.y1, sub_window.x0 : sub_window.x1]
+            y = net.forward_tail(f.contiguous(memory_format=torch.channels_last))
+            global_box = Tile(box.y0 + window.y0, box.y1 + window.y0, box.x0 + window.x0, box.x1 + window.x0)
+            pieces.append((global_box, _crop(y, _shift(box, sub_window), s)))
+        return pieces
+
+    def _fp32(self) -> SRNet:
+        if self._fp32_net is None:
+            self._fp32_net = _prepare(self.model.net, self.device, torch.float32)
+        return self._fp32_net
+
+
+class _Counter:
+    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
+        self.callback, self.total, self.done, self.image_index = callback, total, 0, 0
+
+    def step(self) -> None:
+        self.done += 1
+        if self.callback:
+            self.callback(Progress(self.done, self.total, self.image_index))
+
+    def grow(self, extra: int) -> None:
+        self.total += extra
+
+
+def _prepare(net: SRNet, device: torch.device, dtype: torch.dtype) -> SRNet:
+    if device.type != "cpu" or dtype != torch.float32:
+        net = copy.deepcopy(net)
+    return net.to(device=device, dtype=dtype, memory_format=torch.channels_last).eval()
+
+
+def _element_size(dtype: torch.dtype) -> int:
+    return torch.empty((), dtype=dtype).element_size()
+
+
+def _check(cancel: CancelCheck | None) -> None:
+    if cancel is None:
+        return
+    cancelled = cancel.is_set() if isinstance(cancel, threading.Event) else cancel()
+    if cancelled:
+        raise Cancelled()
+
+
+def _shift(box: Tile, origin: Tile) -> Tile:
+    return Tile(box.y0 - origin.y0, box.y1 - origin.y0, box.x0 - origin.x0, box.x1 - origin.x0)
+
+
+def _crop(y: torch.Tensor, box: Tile, scale: int) -> torch.Tensor:
+    return y[..., box.y0 * scale : box.y1 * scale, box.x0 * scale : box.x1 * scale]
+
+
+def _plausible(y: torch.Tensor, x: torch.Tensor) -> bool:
+    if not bool(torch.isfinite(y).all()):
+        return False
+    return not (float(y.amax()) <= 0.0 and float(x.amax()) > BLACK_INPUT_THRESHOLD)
+
+
+def _store(out: torch.Tensor, y: torch.Tensor, box: Tile, area: Tile, scale: int) -> None:
+    """Writes a cropped output into ``out`` (image coordinates), cut to the image's size."""
+    top, left = (box.y0 - area.y0) * scale, (box.x0 - area.x0) * scale
+    height = min(y.shape[-2], out.shape[-2] - top)
+    width = min(y.shape[-1], out.shape[-1] - left)
+    y = y[..., :height, :width].float().clamp_(0.0, 1.0)
+    if out.dtype in (torch.uint8, torch.uint16):
+        peak = 255.0 if out.dtype == torch.uint8 else 65535.0
+        y = y.mul_(peak).add_(0.5).floor_()
+    out[..., top : top + height, left : left + width] = y.to("cpu", out.dtype)

@@ -1,0 +1,135 @@
+"""From a decoded picture to an upscaled one: channels, alpha, passes and the final size."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from .engine.upscaler import CancelCheck, Progress, Upscaler
+from .errors import UprezError
+from .imageio import Picture, from_tensor, resize, to_tensor
+
+ALPHA_MODES = ("resize", "model")
+# ITU-R BT.601 luma, as OpenCV's BGR2GRAY (what Real-ESRGAN uses for gray output).
+LUMA = (0.299, 0.587, 0.114)
+MAX_SCALE = 16.0
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What the pipeline is doing, for progress displays: pass k of n, and the tile counter."""
+
+    name: str
+    tiles: Progress
+
+
+StageCallback = Callable[[Stage], None]
+
+
+def output_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def upscale_picture(
+    picture: Picture,
+    upscaler: Upscaler,
+    *,
+    scale: float | None = None,
+    alpha: str = "resize",
+    progress: StageCallback | None = None,
+    cancel: CancelCheck | None = None,
+) -> Picture:
+    """Upscales ``picture`` by ``scale`` (the model's own when None), keeping depth and alpha.
+
+    Colour goes through the model; gray goes through it as RGB (or directly, for one-channel
+    models) and comes back as luma. Alpha is resized with Lanczos (``alpha="resize"``, as
+    realesrgan-ncnn-vulkan does with bicubic) or run through the model as gray
+    (``alpha="model"``, as Real-ESRGAN does). A scale above the model's runs the model again
+    on an intermediate image sized so the last pass lands on the target; a scale below it
+    is reached with an antialiased Lanczos downscale of the model's output.
+    """
+    scale = float(upscaler.scale if scale is None else scale)
+    if not 0 < scale <= MAX_SCALE:
+        raise UprezError(f"scale must be above 0 and at most {MAX_SCALE:g}, not {scale:g}")
+    if alpha not in ALPHA_MODES:
+        raise UprezError(f"unknown alpha mode '{alpha}'", hint="use resize or model")
+    target = output_size(picture.height, picture.width, scale)
+    image = to_tensor(picture.pixels)
+    colour, alpha_plane = (image[:-1], image[-1:]) if picture.has_alpha else (image, None)
+    runner = _Runner(upscaler, scale, target, progress, cancel)
+    colour = _from_model_channels(runner.run(_to_model_channels(colour, upscaler), "colour"), colour.shape[0])
+    if alpha_plane is not None:
+        colour = torch.cat([colour, _upscale_alpha(alpha_plane, runner, alpha)])
+    return picture.with_pixels(from_tensor(colour, picture.pixels.dtype))
+
+
+class _Runner:
+    """Runs the model pass by pass and resizes to the target."""
+
+    def __init__(
+        self,
+        upscaler: Upscaler,
+        scale: float,
+        target: tuple[int, int],
+        progress: StageCallback | None,
+        cancel: CancelCheck | None,
+    ) -> None:
+        self.upscaler, self.target, self.progress, self.cancel = upscaler, target, progress, cancel
+        native = upscaler.scale
+        self.passes = 1 if native == 1 else max(1, math.ceil(math.log(scale) / math.log(native) - 1e-9))
+
+    def run(self, image: torch.Tensor, name: str) -> torch.Tensor:
+        """``(N, C, H, W)`` in, ``(N, C, *target)`` out."""
+        native = self.upscaler.scale
+        for index in range(self.passes):
+            if index:
+                remaining = native ** (self.passes - index)
+                size = (max(1, round(self.target[0] / remaining)), max(1, round(self.target[1] / remaining)))
+                image = torch.stack([resize(plane, *size) for plane in image])
+            stage = f"{name}, pass {index + 1} of {self.passes}" if self.passes > 1 else name
+            image = self.upscaler.upscale(image, progress=self._reporter(stage), cancel=self.cancel)
+        if tuple(image.shape[-2:]) == self.target:
+            return image
+        return torch.stack([resize(plane, *self.target) for plane in image])
+
+    def _reporter(self, name: str) -> Callable[[Progress], None] | None:
+        if self.progress is None:
+            return None
+        report = self.progress
+        return lambda tiles: report(Stage(name, tiles))
+
+
+def _to_model_channels(image: torch.Tensor, upscaler: Upscaler) -> torch.Tensor:
+    """``(C, H, W)`` to the ``(N, C', H, W)`` batch the model takes."""
+    wanted, have = upscaler.net.in_channels, image.shape[0]
+    if wanted == have:
+        return image.unsqueeze(0)
+    if wanted == 3 and have == 1:
+        return image.expand(3, -1, -1).unsqueeze(0)
+    if wanted == 1:
+        return image.unsqueeze(1)  # each plane on its own through a one-channel model
+    raise UprezError(f"the model takes {wanted} channels and cannot process a {have}-channel image")
+
+
+def _from_model_channels(batch: torch.Tensor, channels: int) -> torch.Tensor:
+    """The model's ``(N, C', H, W)`` output back to ``(channels, H, W)``."""
+    if batch.shape[0] > 1:
+        return batch[:, 0]
+    image = batch[0]
+    if image.shape[0] == channels:
+        return image
+    if channels == 1 and image.shape[0] == 3:
+        weights = torch.tensor(LUMA, dtype=image.dtype).view(3, 1, 1)
+        return (image * weights).sum(0, keepdim=True)
+    raise UprezError(f"the model returned {image.shape[0]} channels for a {channels}-channel image")
+
+
+def _upscale_alpha(alpha: torch.Tensor, runner: _Runner, mode: str) -> torch.Tensor:
+    if bool((alpha == alpha.flatten()[0]).all()):
+        return torch.full((1, *runner.target), float(alpha.flatten()[0]))  # uniform: nothing to upscale
+    if mode == "resize":
+        return resize(alpha, *runner.target)
+    return _from_model_channels(runner.run(_to_model_channels(alpha, runner.upscaler), "alpha"), 1)

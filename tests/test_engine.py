@@ -1,0 +1,225 @@
+"""The engine's logic on small seeded networks: tiles, padding, memory, precision, progress, cancel."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+from support import seeded_input, seeded_weights
+from torch.nn import functional as F
+
+from uprez.core.archs import SRNet, get
+from uprez.core.engine import device as devices
+from uprez.core.engine.precision import pick_dtype
+from uprez.core.engine.tiling import Tile, grid, side_for_budget, spans
+from uprez.core.engine.upscaler import MIN_TILE, Progress, Upscaler
+from uprez.core.errors import Cancelled, DeviceError, OutOfMemoryError
+from uprez.core.model import LoadedModel
+
+
+def loaded(net: SRNet, arch_id: str) -> LoadedModel:
+    return LoadedModel(net.eval(), get(arch_id), "test", None, {})  # type: ignore[arg-type]
+
+
+def compact(upscale: int = 4) -> LoadedModel:
+    net = get("srvgg").module(num_features=8, num_conv=3, upscale=upscale)
+    return loaded(seeded_weights(net, 3), "srvgg")
+
+
+def rrdb(**config) -> LoadedModel:
+    net = get("rrdbnet").module(num_features=8, num_blocks=1, growth_channels=4, **config)
+    return loaded(seeded_weights(net, 4), "rrdbnet")
+
+
+def reference(model: LoadedModel, image: torch.Tensor, prepad: int) -> torch.Tensor:
+    """The plain whole-image forward on the mirrored image, cropped: what tiling must reproduce."""
+    s = model.scale
+    padded = F.pad(image.unsqueeze(0), (prepad,) * 4, mode="reflect")
+    with torch.inference_mode():
+        y = model.net(padded)[0]
+    return y[:, prepad * s : y.shape[1] - prepad * s, prepad * s : y.shape[2] - prepad * s].clamp(0, 1)
+
+
+def test_spans_are_even_and_cover_everything() -> None:
+    assert spans(10, 4) == [(0, 3), (3, 7), (7, 10)]
+    assert spans(8, 8) == [(0, 8)]
+    assert spans(1, 100) == [(0, 1)]
+    cover = grid(Tile(5, 105, 0, 37), 30)
+    assert sum(t.height * t.width for t in cover) == 100 * 37
+    assert max(max(t.height, t.width) for t in cover) <= 30
+
+
+def test_grown_tiles_are_clipped_and_quarters_cover() -> None:
+    bounds = Tile(0, 50, 0, 50)
+    assert Tile(0, 10, 40, 50).grown(5, bounds) == Tile(0, 15, 35, 50)
+    parts = Tile(3, 10, 4, 5).quarters()
+    assert sum(p.height * p.width for p in parts) == 7 and len(parts) == 2
+
+
+def test_side_for_budget_leaves_room_for_context() -> None:
+    assert side_for_budget(100 * 100 * 4, 4, 10) == 80
+
+
+@pytest.mark.parametrize("size", [(37, 53), (8, 8), (64, 21)])
+def test_compact_tiles_reproduce_the_whole_image_exactly(size: tuple[int, int]) -> None:
+    model = compact()
+    image = seeded_input(3, max(size), 9)[0, :, : size[0], : size[1]]
+    expected = reference(model, image, prepad=6)
+    for tile in (None, 16, 7):
+        result = Upscaler(model, tile=tile, prepad=6).upscale(image)
+        assert result.shape == expected.shape
+        assert (result - expected).abs().max() < 1e-5, tile
+
+
+def test_rrdbnet_head_and_tail_split_is_exact_when_untiled() -> None:
+    model = rrdb()
+    image = seeded_input(3, 24, 2)[0]
+    upscaler = Upscaler(model, prepad=4)
+    assert upscaler.plan(24, 24).whole_image
+    assert (upscaler.upscale(image) - reference(model, image, 4)).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize(("unshuffle", "size"), [(2, (13, 10)), (4, (9, 15)), (2, (1, 6))])
+def test_unshuffled_models_take_any_size(unshuffle: int, size: tuple[int, int]) -> None:
+    model = rrdb(unshuffle=unshuffle)
+    image = seeded_input(3, max(size), 5)[0, :, : size[0], : size[1]]
+    for tile in (None, 6):
+        out = Upscaler(model, tile=tile).upscale(image)
+        assert out.shape == (3, size[0] * model.scale, size[1] * model.scale)
+        assert torch.isfinite(out).all()
+
+
+def test_unshuffled_model_matches_its_plain_forward_on_aligned_input() -> None:
+    model = rrdb(unshuffle=2)
+    image = seeded_input(3, 12, 8)[0]
+    result = Upscaler(model, prepad=4).upscale(image)
+    assert (result - reference(model, image, 4)).abs().max() < 1e-5
+
+
+def test_batches_and_integer_outputs() -> None:
+    model = compact(2)
+    batch = seeded_input(3, 12, 1).repeat(3, 1, 1, 1)
+    floats = Upscaler(model).upscale(batch)
+    assert floats.shape == (3, 3, 24, 24)
+    as_uint8 = Upscaler(model).upscale(batch, out_dtype=torch.uint8)
+    as_uint16 = Upscaler(model).upscale(batch, out_dtype=torch.uint16)
+    assert torch.equal(as_uint8, torch.floor(floats * 255 + 0.5).to(torch.uint8))
+    assert torch.equal(as_uint16.int(), torch.floor(floats * 65535 + 0.5).int())
+
+
+def test_progress_counts_every_tile() -> None:
+    events: list[Progress] = []
+    Upscaler(compact(), tile=8).upscale(seeded_input(3, 20, 1)[0], progress=events.append)
+    assert [e.done for e in events] == list(range(1, 10))
+    assert all(e.total == 9 for e in events)
+
+
+def test_cancel_stops_between_tiles() -> None:
+    flag = threading.Event()
+    seen: list[Progress] = []
+
+    def on_progress(event: Progress) -> None:
+        seen.append(event)
+        if event.done == 2:
+            flag.set()
+
+    with pytest.raises(Cancelled):
+        Upscaler(compact(), tile=8).upscale(seeded_input(3, 20, 1)[0], progress=on_progress, cancel=flag)
+    assert len(seen) == 2
+    with pytest.raises(Cancelled):
+        Upscaler(compact(), tile=8).upscale(seeded_input(3, 20, 1)[0], cancel=lambda: True)
+
+
+class _SmallMemoryNet(SRNet):
+    """Wraps a network and fails like an allocator for inputs above ``limit`` pixels."""
+
+    def __init__(self, inner: SRNet, limit: int, error: Exception) -> None:
+        super().__init__()
+        self.inner, self.limit, self.error = inner, limit, error
+        self.scale, self.in_channels, self.out_channels = inner.scale, inner.in_channels, inner.out_channels
+
+    def forward_core(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] * x.shape[-2] > self.limit:
+            raise self.error
+        return self.inner.forward_core(x)
+
+    def tile_context(self) -> int:
+        return self.inner.tile_context()
+
+    def bytes_per_pixel(self, element_size: int) -> tuple[int, int]:
+        return self.inner.bytes_per_pixel(element_size)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [RuntimeError("DefaultCPUAllocator: can't allocate memory"), torch.OutOfMemoryError("CUDA out of memory")],
+    ids=["cpu", "cuda"],
+)
+def test_out_of_memory_splits_tiles_until_they_fit(error: Exception) -> None:
+    base = compact()
+    image = seeded_input(3, 40, 3)[0]
+    expected = Upscaler(base).upscale(image)
+    context = base.net.tile_context()
+    small = loaded(_SmallMemoryNet(base.net, (12 + 2 * context) ** 2, error), "srvgg")
+    events: list[Progress] = []
+    result = Upscaler(small, tile=40).upscale(image, progress=events.append)
+    assert (result - expected).abs().max() < 1e-5
+    assert events[-1].done == events[-1].total > 1
+
+
+def test_out_of_memory_at_the_smallest_tile_is_a_clear_error() -> None:
+    base = compact()
+    hopeless = loaded(_SmallMemoryNet(base.net, 1, MemoryError()), "srvgg")
+    with pytest.raises(OutOfMemoryError, match=f"{MIN_TILE}-pixel tiles"):
+        Upscaler(hopeless, tile=64).upscale(seeded_input(3, 64, 3)[0])
+
+
+class _OverflowsInHalf(SRNet):
+    """Nearest 2x upscale that overflows when run in fp16, like a model with large activations."""
+
+    scale = 2
+
+    def forward_core(self, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, scale_factor=2, mode="nearest") * 1e5 / 1e5
+
+    def tile_context(self) -> int:
+        return 1
+
+    def bytes_per_pixel(self, element_size: int) -> tuple[int, int]:
+        return 64 * element_size, 0
+
+
+def test_half_precision_overflow_is_redone_in_fp32() -> None:
+    # The CUDA path's fallback logic, run on the CPU: the upscaler is switched to fp16 by hand.
+    upscaler = Upscaler(loaded(_OverflowsInHalf(), "srvgg"), tile=8)
+    upscaler.dtype = torch.float16
+    upscaler.net = upscaler.net.half()
+    upscaler._fp32_net = None
+    image = seeded_input(3, 16, 1)[0]
+    result = upscaler.upscale(image)
+    assert upscaler.fp32_fallbacks == 4
+    expected = F.interpolate(image[None], scale_factor=2, mode="nearest")[0]
+    assert (result - expected).abs().max() < 1e-6
+
+
+def test_device_and_precision_choice_on_this_machine() -> None:
+    arch = get("rrdbnet")
+    cpu = devices.pick_device("cpu")
+    assert pick_dtype("auto", cpu, arch) == torch.float32
+    with pytest.raises(DeviceError, match="not supported on the CPU"):
+        pick_dtype("fp16", cpu, arch)
+    with pytest.raises(DeviceError, match="unknown device"):
+        devices.pick_device("tpu:0:1")
+    if not torch.cuda.is_available():
+        assert devices.pick_device("auto").type in ("cpu", "mps")
+        with pytest.raises(DeviceError, match="no usable CUDA"):
+            devices.pick_device("cuda")
+
+
+def test_auto_tiles_follow_the_memory_budget() -> None:
+    model = rrdb()
+    roomy = Upscaler(model, memory_budget=1 << 30).plan(300, 200)
+    tight = Upscaler(model, memory_budget=8 << 20).plan(300, 200)
+    assert roomy.whole_image and roomy.tiles == 1
+    assert tight.tiles > 1 and tight.tile < 300

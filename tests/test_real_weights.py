@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 from support import photo_tensor
-
 from uprez.core.engine.upscaler import Upscaler
 
 pytestmark = pytest.mark.slow

@@ -36,22 +36,22 @@ def plan_jobs(
     names a folder; a single file may also be given an output file name.
     """
     found = _expand(inputs, recursive)
-    files = [(path, base) for path, base, problem in found if problem is None]
     single_file_target = (
         output is not None
-        and len(found) == 1
-        and found[0][1] is None
+        and len(inputs) == 1
+        and Path(inputs[0]).is_file()
         and not output.endswith(("/", os.sep))
         and not Path(output).is_dir()
     )
-    jobs = [Job(path, problem=problem) for path, _, problem in found if problem is not None]
-    for path, base in _drop_previous_outputs(files, suffix):
-        if single_file_target:
-            target = Path(output)  # type: ignore[arg-type]
-        else:
+    keep = set(_drop_previous_outputs([(path, base) for path, base, problem in found if problem is None], suffix))
+    jobs = []
+    for path, base, problem in found:
+        if problem is not None:
+            jobs.append(Job(path, problem=problem))
+        elif (path, base) in keep:
             folder = _output_folder(path, base, output, suffix)
-            target = folder / f"{path.stem}{suffix}{extension or '.png'}"
-        jobs.append(Job(path, target))
+            target = Path(output) if single_file_target else folder / f"{path.stem}{suffix}{extension or '.png'}"
+            jobs.append(Job(path, target))
     return jobs
 
 

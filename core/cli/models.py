@@ -18,6 +18,7 @@ from ..models import (
     open_model,
     package_models_dir,
 )
+from ..models.ncnn_source import package_source
 from ..models.zoo import NCNN_PACKAGE, KnownModel
 from ._command import Command, ExitStatus
 from .report import HumanReporter, download_reporter
@@ -108,7 +109,8 @@ def _import(args: argparse.Namespace) -> ExitStatus:
     if not pairs:
         raise UprezError("nothing to import", hint="give .param files or folders, or --from-package")
     for param, name, known in pairs:
-        saved = import_pair(param, name, expected=known.ncnn if known else None)
+        source = package_source(param.stem) if args.from_package and param.parent == package_models_dir() else ""
+        saved = import_pair(param, name, expected=known.ncnn if known else None, source=source)
         print(f"{name}: {saved}")
     return ExitStatus.OK
 

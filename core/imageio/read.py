@@ -16,6 +16,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_GRAY_ALPHA = 4
 PNG_DEEP_TYPES = (2, 4, 6)  # RGB, gray+alpha, RGBA; 16-bit gray Pillow reads itself
 TIFF_BITS_PER_SAMPLE = 258
+TIFF_ICC_PROFILE = 34675
+TIFF_SUFFIXES = (".tif", ".tiff")
 # Guards against decompression bombs while allowing real large scans (Pillow's own default
 # is 89 Mpx, which refuses legitimate 12000x9000 scans).
 MAX_PIXELS = 400_000_000
@@ -44,6 +46,8 @@ def read_image(path: str | os.PathLike[str]) -> Picture:
     except IsADirectoryError:
         raise ImageReadError(path, "is a folder, not an image") from None
     except UnidentifiedImageError:
+        if path.suffix.lower() in TIFF_SUFFIXES:
+            return _read_tiff_pillow_cannot(path)  # e.g. float RGB or 16-bit gray+alpha
         raise ImageReadError(path, "not an image uprez can read (PNG, JPEG, WebP, TIFF, BMP)") from None
     except Image.DecompressionBombError as error:
         raise ImageReadError(path, f"too many pixels ({error})") from None
@@ -81,6 +85,11 @@ def _png_header(path: Path) -> tuple[int, int]:
 
 
 def _read_deep(path: Path) -> np.ndarray:
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        try:
+            return _tiff_pixels(path)
+        except (ValueError, KeyError, NotImplementedError):
+            pass  # a compression tifffile cannot decode without imagecodecs (LZW, JPEG): OpenCV can
     import cv2  # deferred: only deep-colour files need OpenCV
 
     decoded = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
@@ -120,3 +129,28 @@ def _pillow_pixels(image: Image.Image, icc: bytes | None) -> tuple[np.ndarray, b
         raise ValueError(f"pixel mode {mode} is not supported")
     pixels = np.array(image)  # a writable copy: torch refuses read-only arrays
     return (pixels[:, :, None] if pixels.ndim == 2 else pixels), icc
+
+
+def _tiff_pixels(path: Path) -> np.ndarray:
+    import tifffile  # deferred: only deep TIFFs need it
+
+    pixels = tifffile.imread(path, key=0)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.dtype not in (np.uint8, np.uint16, np.float32):
+        raise ValueError(f"{pixels.dtype} samples are not supported")
+    return np.ascontiguousarray(pixels)
+
+
+def _read_tiff_pillow_cannot(path: Path) -> Picture:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tiff:
+            tags = tiff.pages[0].tags
+            icc = bytes(tags[TIFF_ICC_PROFILE].value) if TIFF_ICC_PROFILE in tags else None
+            orientation = int(tags[ORIENTATION_TAG].value) if ORIENTATION_TAG in tags else 1
+        pixels = _tiff_pixels(path)
+    except (ValueError, KeyError, NotImplementedError, tifffile.TiffFileError) as error:
+        raise ImageReadError(path, f"cannot be decoded: {_first_line(error)}") from error
+    return Picture(apply_orientation(pixels, orientation), icc, None, "TIFF")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
 import tempfile
@@ -36,6 +37,15 @@ def packaged_pair(files: NcnnFiles) -> Path | None:
         return None
     param = folder / f"{files.stem}.param"
     return param if param.exists() and param.with_suffix(".bin").exists() else None
+
+
+def package_source(stem: str) -> str:
+    """How an import from the installed package is recorded in the file's metadata."""
+    try:
+        version = importlib.metadata.version(NCNN_PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return f"ncnn:{NCNN_PACKAGE}=={version}/{stem}"
 
 
 def imported_path(model_id: str) -> Path:

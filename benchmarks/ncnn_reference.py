@@ -52,7 +52,8 @@ def upscale(net, image: np.ndarray, scale: int, *, prepad: int = 10, tile: int |
     _, height, width = image.shape
     padded = np.pad(image, ((0, 0), (prepad, prepad), (prepad, prepad)), mode="reflect")
     if tile is None:
-        return run(net, padded)[:, prepad * scale : (prepad + height) * scale, prepad * scale : (prepad + width) * scale]
+        whole = run(net, padded)
+        return whole[:, prepad * scale : (prepad + height) * scale, prepad * scale : (prepad + width) * scale]
     out = np.empty((image.shape[0], height * scale, width * scale), dtype=np.float32)
     for y in range(0, height, tile):
         for x in range(0, width, tile):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from support import GOLDEN, seed_of, seeded_input, seeded_weights
+
 from uprez.core import archs
 
 EXAMPLES = [(arch, example) for arch in archs.all_architectures() for example in arch.examples]

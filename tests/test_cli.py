@@ -16,6 +16,7 @@ import pytest
 import torch
 from PIL import Image
 from support import DATA, seeded_weights
+
 from uprez.core.archs import get
 from uprez.core.cli import ExitStatus, main
 

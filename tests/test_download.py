@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from support import seeded_weights
+
 from uprez.core.archs import get
 from uprez.core.errors import ChecksumError, DownloadError, ModelNotFoundError
 from uprez.core.models import download, open_model, resolve, zoo

@@ -8,6 +8,7 @@ import pytest
 import torch
 from support import seeded_input, seeded_weights
 from torch.nn import functional as F
+
 from uprez.core.archs import SRNet, get
 from uprez.core.engine import device as devices
 from uprez.core.engine.precision import pick_dtype

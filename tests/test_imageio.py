@@ -11,6 +11,7 @@ import pytest
 import tifffile
 from PIL import Image, ImageCms, ImageOps
 from support import DATA
+
 from uprez.core.errors import ImageReadError, ImageWriteError
 from uprez.core.imageio import Picture, read_image, write_image
 from uprez.core.imageio import write as write_module

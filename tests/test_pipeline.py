@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from support import photo, seeded_weights
+
 from uprez.core.archs import get
 from uprez.core.engine.upscaler import Upscaler
 from uprez.core.errors import UprezError

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from support import photo_tensor
+
 from uprez.core.engine.upscaler import Upscaler
 
 pytestmark = pytest.mark.slow

@@ -12,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 from support import seeded_input, seeded_weights
+
 from uprez.core.archs import get
 from uprez.core.errors import UnknownArchitectureError, WeightFileError
 from uprez.core.model import load_model

@@ -1,0 +1,134 @@
+"""uprez against plain PyTorch and the ncnn runtime: speed and peak memory, same weights and photos.
+
+    python benchmarks/bench_speed.py [--models M ...] [--photos P ...] [--rounds N] [--threads T]
+
+Each measurement runs in a fresh child process (so its peak RSS is its own), and the methods
+run in alternating order within each round, because these machines are shared and noisy:
+compare the ratios, not the seconds.
+
+    uprez   the library's default path: Upscaler with auto tiles and mirrored borders, uint8 out
+    plain   PyTorch fp32 eager, NCHW, whole image, no padding (ComfyUI/spandrel/RealESRGANer)
+    ncnn    the ncnn runtime on the CPU, fp32, 200-px tiles with 10 px of mirrored context
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import photos
+
+METHODS = ("uprez", "plain", "ncnn")
+# Plain whole-image RRDBNet keeps every 4x-resolution feature map: about 16 KiB per input pixel.
+PLAIN_BYTES_PER_PIXEL = {"realesrgan-x4plus": 16_384, "realesr-animevideov3-x4": 1_024}
+NCNN_TILE = 200
+WARM_UP_BELOW_SECONDS = 5.0
+
+
+def child(method: str, model_id: str, photo: str, threads: int) -> dict:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    torch.set_num_threads(threads)
+    from uprez.core.models import open_model
+
+    pixels = np.asarray(Image.open(photos.photo(photo)).convert("RGB"), dtype=np.float32) / 255
+    image = torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
+    model = open_model(model_id)
+    first = _timed(method, model, model_id, image, threads)
+    # A short first run is dominated by oneDNN building its kernels: time a second one.
+    seconds = _timed(method, model, model_id, image, threads) if first < WARM_UP_BELOW_SECONDS else first
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"seconds": seconds, "peak_bytes": peak, "megapixels": image.shape[1] * image.shape[2] / 1e6}
+
+
+def _timed(method: str, model, model_id: str, image, threads: int) -> float:
+    import torch
+
+    from uprez.core.engine.upscaler import Upscaler
+    from uprez.core.models.ncnn_source import packaged_pair
+    from uprez.core.models.zoo import find
+
+    started = time.perf_counter()
+    if method == "uprez":
+        Upscaler(model).upscale(image, out_dtype=torch.uint8)
+    elif method == "plain":
+        with torch.inference_mode():
+            output = model.net(image.unsqueeze(0)).clamp_(0, 1)
+            (output * 255 + 0.5).to(torch.uint8)
+    else:
+        import ncnn_reference
+
+        known = find(model_id)
+        param = packaged_pair(known.ncnn)
+        net = ncnn_reference.make_net(param, threads)
+        started = time.perf_counter()
+        output = ncnn_reference.upscale(net, image.numpy(), model.scale, prepad=10, tile=NCNN_TILE)
+        ncnn_reference.to_8bit(output)
+    return time.perf_counter() - started
+
+
+def plain_fits(model_id: str, photo: str) -> bool:
+    from PIL import Image
+
+    with Image.open(photos.photo(photo)) as image:
+        need = image.width * image.height * PLAIN_BYTES_PER_PIXEL.get(model_id, 16_384)
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    return need < 0.6 * available
+
+
+def measure(method: str, model_id: str, photo: str, threads: int) -> dict:
+    command = [sys.executable, __file__, "--child", method, model_id, photo, str(threads)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode:
+        raise RuntimeError(f"{method} {model_id} {photo} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=["realesr-animevideov3-x4", "realesrgan-x4plus"])
+    parser.add_argument("--photos", nargs="+", default=["photo-256", "photo-640x480", "photo-2000x1500"])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        method, model_id, photo, threads = args.child
+        print(json.dumps(child(method, model_id, photo, int(threads))))
+        return
+    print(f"threads={args.threads} rounds={args.rounds} (median of rounds; ratios are against 'plain')")
+    print(f"{'model':<24} {'photo':<16} {'method':<6} {'MP/s':>8} {'x plain':>8} {'peak RSS':>9}")
+    for model_id in args.models:
+        for photo in args.photos:
+            runs: dict[str, list[dict]] = {m: [] for m in args.methods}
+            skipped = {m for m in args.methods if m == "plain" and not plain_fits(model_id, photo)}
+            for _ in range(args.rounds):
+                for method in args.methods:
+                    if method not in skipped:
+                        runs[method].append(measure(method, model_id, photo, args.threads))
+            report(model_id, photo, runs, skipped)
+
+
+def report(model_id: str, photo: str, runs: dict[str, list[dict]], skipped: set[str]) -> None:
+    speed = {m: statistics.median(r["megapixels"] / r["seconds"] for r in rs) for m, rs in runs.items() if rs}
+    for method, results in runs.items():
+        if method in skipped:
+            print(f"{model_id:<24} {photo:<16} {method:<6} {'skipped: needs more memory than this machine has':>30}")
+            continue
+        ratio = f"{speed[method] / speed['plain']:.2f}" if "plain" in speed else "-"
+        peak = max(r["peak_bytes"] for r in results) / 1024**3
+        print(f"{model_id:<24} {photo:<16} {method:<6} {speed[method]:>8.4f} {ratio:>8} {peak:>7.2f} GB")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -31,6 +31,9 @@ class SRNet(nn.Module):
     out_channels: int = 3
     unshuffle: int = 1
     tail_context: int | None = None
+    # Largest tile side (core pixels) worth using on a CPU, where big feature maps fall out of
+    # cache; None when context is too costly for small tiles to pay off.
+    preferred_cpu_tile: int | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.unshuffle > 1:

@@ -1,0 +1,61 @@
+"""The CUDA path on a real GPU: half precision, its fp32 fallback, out-of-memory retries.
+
+Skipped where there is no CUDA (CI); run on the lent GPU machine.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from support import photo_tensor, seeded_input
+from test_engine import _OverflowsInHalf, loaded
+
+from uprez.core.engine.upscaler import Upscaler
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
+]
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = float(((a - b) ** 2).mean())
+    return 10 * torch.log10(torch.tensor(1.0 / max(mse, 1e-12))).item()
+
+
+@pytest.mark.parametrize("stem", ["realesrgan-x4plus", "realesr-animevideov3-x4"])
+def test_auto_precision_is_half_and_close_to_fp32(stem: str, real_model) -> None:
+    model = real_model(stem)
+    image = photo_tensor("coffee_cup.png")
+    half = Upscaler(model)
+    assert half.device.type == "cuda" and half.dtype == torch.float16
+    full = Upscaler(model, precision="fp32").upscale(image)
+    for precision in ("auto", "bf16"):
+        out = Upscaler(model, precision=precision).upscale(image)
+        assert psnr(out, full) > 40.0, precision
+    cpu = Upscaler(model, device="cpu").upscale(image)
+    assert (cpu - full).abs().max() < 2 / 255
+
+
+def test_half_overflow_is_redone_in_fp32_on_cuda() -> None:
+    upscaler = Upscaler(loaded(_OverflowsInHalf(), "srvgg"), tile=8, precision="fp16")
+    image = seeded_input(3, 16, 1)[0]
+    result = upscaler.upscale(image)
+    assert upscaler.fp32_fallbacks == 4
+    assert torch.isfinite(result).all()
+
+
+def test_real_cuda_out_of_memory_splits_tiles(real_model) -> None:
+    model = real_model("realesrgan-x4plus")
+    image = photo_tensor("coffee_cup.png").repeat(1, 4, 4)  # 512x512
+    # A budget far larger than the card, so the first tile is the whole image and must fail.
+    upscaler = Upscaler(model, memory_budget=1 << 44, precision="fp32")
+    total = torch.cuda.get_device_properties(0).total_memory
+    torch.cuda.set_per_process_memory_fraction(2.5 * 1024**3 / total)
+    try:
+        result = upscaler.upscale(image)
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0)
+    reference = Upscaler(model, precision="fp32", tile=128).upscale(image)
+    assert result.shape == (3, 2048, 2048)
+    assert (result - reference).abs().mean() < 0.5 / 255

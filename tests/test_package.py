@@ -53,6 +53,14 @@ def test_install_py_changes_nothing_without_arguments() -> None:
     assert sorted(p.name for p in ROOT.iterdir()) == before
 
 
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    command = readme.split("**Run the tests**", 1)[1].split("```bash\n", 1)[1].split("\n```", 1)[0].strip()
+    assert "pytest" in command
+    assert command in ci.splitlines()
+
+
 def imports_of(path: Path) -> list[tuple[int, str]]:
     """(level, module) for every import in a file; level > 0 means relative."""
     found = []

@@ -67,7 +67,7 @@ def test_compact_tiles_reproduce_the_whole_image_exactly(size: tuple[int, int]) 
     image = seeded_input(3, max(size), 9)[0, :, : size[0], : size[1]]
     expected = reference(model, image, prepad=6)
     for tile in (None, 16, 7):
-        result = Upscaler(model, tile=tile, prepad=6).upscale(image)
+        result = Upscaler(model, tile=tile, prepad=6, device="cpu").upscale(image)
         assert result.shape == expected.shape
         assert (result - expected).abs().max() < 1e-5, tile
 
@@ -75,7 +75,7 @@ def test_compact_tiles_reproduce_the_whole_image_exactly(size: tuple[int, int]) 
 def test_rrdbnet_head_and_tail_split_is_exact_when_untiled() -> None:
     model = rrdb()
     image = seeded_input(3, 24, 2)[0]
-    upscaler = Upscaler(model, prepad=4)
+    upscaler = Upscaler(model, prepad=4, device="cpu")
     assert upscaler.plan(24, 24).whole_image
     assert (upscaler.upscale(image) - reference(model, image, 4)).abs().max() < 1e-5
 
@@ -85,7 +85,7 @@ def test_unshuffled_models_take_any_size(unshuffle: int, size: tuple[int, int]) 
     model = rrdb(unshuffle=unshuffle)
     image = seeded_input(3, max(size), 5)[0, :, : size[0], : size[1]]
     for tile in (None, 6):
-        out = Upscaler(model, tile=tile).upscale(image)
+        out = Upscaler(model, tile=tile, device="cpu").upscale(image)
         assert out.shape == (3, size[0] * model.scale, size[1] * model.scale)
         assert torch.isfinite(out).all()
 
@@ -93,17 +93,20 @@ def test_unshuffled_models_take_any_size(unshuffle: int, size: tuple[int, int]) 
 def test_unshuffled_model_matches_its_plain_forward_on_aligned_input() -> None:
     model = rrdb(unshuffle=2)
     image = seeded_input(3, 12, 8)[0]
-    result = Upscaler(model, prepad=4).upscale(image)
+    result = Upscaler(model, prepad=4, device="cpu").upscale(image)
     assert (result - reference(model, image, 4)).abs().max() < 1e-5
 
 
-def test_batches_and_integer_outputs() -> None:
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_batches_and_integer_outputs(device: str) -> None:
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
     model = compact(2)
     batch = seeded_input(3, 12, 1).repeat(3, 1, 1, 1)
-    floats = Upscaler(model).upscale(batch)
-    assert floats.shape == (3, 3, 24, 24)
-    as_uint8 = Upscaler(model).upscale(batch, out_dtype=torch.uint8)
-    as_uint16 = Upscaler(model).upscale(batch, out_dtype=torch.uint16)
+    floats = Upscaler(model, device=device, precision="fp32").upscale(batch)
+    assert floats.shape == (3, 3, 24, 24) and floats.device.type == "cpu"
+    as_uint8 = Upscaler(model, device=device, precision="fp32").upscale(batch, out_dtype=torch.uint8)
+    as_uint16 = Upscaler(model, device=device, precision="fp32").upscale(batch, out_dtype=torch.uint16)
     assert torch.equal(as_uint8, torch.floor(floats * 255 + 0.5).to(torch.uint8))
     assert torch.equal(as_uint16.int(), torch.floor(floats * 65535 + 0.5).int())
 
@@ -159,11 +162,11 @@ class _SmallMemoryNet(SRNet):
 def test_out_of_memory_splits_tiles_until_they_fit(error: Exception) -> None:
     base = compact()
     image = seeded_input(3, 40, 3)[0]
-    expected = Upscaler(base).upscale(image)
+    expected = Upscaler(base, device="cpu").upscale(image)
     context = base.net.tile_context()
     small = loaded(_SmallMemoryNet(base.net, (12 + 2 * context) ** 2, error), "srvgg")
     events: list[Progress] = []
-    result = Upscaler(small, tile=40).upscale(image, progress=events.append)
+    result = Upscaler(small, tile=40, device="cpu").upscale(image, progress=events.append)
     assert (result - expected).abs().max() < 1e-5
     assert events[-1].done == events[-1].total > 1
 
@@ -172,7 +175,7 @@ def test_out_of_memory_at_the_smallest_tile_is_a_clear_error() -> None:
     base = compact()
     hopeless = loaded(_SmallMemoryNet(base.net, 1, MemoryError()), "srvgg")
     with pytest.raises(OutOfMemoryError, match=f"{MIN_TILE}-pixel tiles"):
-        Upscaler(hopeless, tile=64).upscale(seeded_input(3, 64, 3)[0])
+        Upscaler(hopeless, tile=64, device="cpu").upscale(seeded_input(3, 64, 3)[0])
 
 
 class _OverflowsInHalf(SRNet):
@@ -192,7 +195,7 @@ class _OverflowsInHalf(SRNet):
 
 def test_half_precision_overflow_is_redone_in_fp32() -> None:
     # The CUDA path's fallback logic, run on the CPU: the upscaler is switched to fp16 by hand.
-    upscaler = Upscaler(loaded(_OverflowsInHalf(), "srvgg"), tile=8)
+    upscaler = Upscaler(loaded(_OverflowsInHalf(), "srvgg"), tile=8, device="cpu")
     upscaler.dtype = torch.float16
     upscaler.net = upscaler.net.half()
     upscaler._fp32_net = None

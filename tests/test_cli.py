@@ -149,3 +149,23 @@ def test_sigterm_stops_cleanly_and_leaves_no_files(photos: Path, ncnn_models: Pa
         time.sleep(0.1)
     assert process.returncode == ExitStatus.INTERRUPTED
     assert sorted(p.name for p in photos.iterdir()) == ["big.png", "chelsea_cat.jpg", "coffee_cup.png"]
+
+
+def test_sixteen_bit_and_alpha_survive_the_command_line(tmp_path: Path, ncnn_models: Path, capsys) -> None:
+    rng = np.random.default_rng(3)
+    deep = (rng.random((12, 10, 4)) * 65535).astype(np.uint16)
+    deep[..., 3] = np.linspace(0, 65535, 10, dtype=np.uint16)  # a real alpha ramp
+    from uprez.core.imageio import Picture, read_image, write_image
+
+    source = write_image(tmp_path / "deep.png", Picture(deep))
+    assert main(["upscale", str(source), "-m", FAST, "-q"]) == ExitStatus.OK
+    result = read_image(tmp_path / "deep_x4.png")
+    assert result.pixels.dtype == np.uint16 and result.pixels.shape == (48, 40, 4)
+    assert np.count_nonzero(result.pixels % 257) > result.pixels.size // 2
+    # Transparency cannot go into JPEG: refused before any work, and the batch goes on.
+    status = main(["upscale", str(source), str(DATA / "coffee_cup.png"), "-o", str(tmp_path / "jpg"),
+                   "--format", "jpg", "-m", FAST, "--json", "-s", "1"])  # fmt: skip
+    assert status == ExitStatus.FILES_FAILED
+    seen = events(capsys)
+    assert any(e["event"] == "error" and "cannot store transparency" in e["message"] for e in seen)
+    assert [e["event"] for e in seen].count("done") == 1

@@ -9,7 +9,7 @@ import torch
 
 from ..engine.upscaler import DEFAULT_PREPAD, Progress, Upscaler
 from ..errors import Cancelled, DeviceError, DownloadError, ModelNotFoundError, UprezError, WeightFileError
-from ..imageio import FORMATS, read_image, write_image
+from ..imageio import FORMATS, check_target, read_image, write_image
 from ..models import DEFAULT_MODEL, open_model
 from ..pipeline import ALPHA_MODES, Stage, output_size, upscale_picture
 from ._command import Command, ExitStatus
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> ExitStatus:
     suffix = args.suffix if args.suffix is not None else scale_suffix(scale)
     extension = f".{args.format}" if args.format else None
     jobs = plan_jobs(args.inputs, output=args.output, recursive=args.recursive, suffix=suffix, extension=extension)
-    reporter.message(f"model {model.describe()} on {upscaler.plan(1, 1).device}, {upscaler.plan(1, 1).precision}")
+    reporter.message(f"model {model.describe()} on {upscaler.describe()}")
     return _run_batch(jobs, upscaler, args, scale, reporter)
 
 
@@ -89,11 +89,17 @@ def _run_batch(
             done += 1
         except (KeyboardInterrupt, Cancelled):
             reporter.event("error", input=str(job.input), message="interrupted")
-            reporter.event("summary", done=done, failed=failed + 1, seconds=time.monotonic() - started)
+            reporter.event("summary", done=done, failed=failed + 1, seconds=round(time.monotonic() - started, 3))
             return ExitStatus.INTERRUPTED
         except UprezError as error:
             failed += 1
             reporter.event("error", input=str(job.input), message=str(error))
+        except Exception as error:  # a bug must not cost the rest of the batch; report it plainly
+            failed += 1
+            detail = " ".join(str(error).split())[:300]
+            reporter.event(
+                "error", input=str(job.input), message=f"{job.input}: internal error: {type(error).__name__}: {detail}"
+            )
     reporter.event("summary", done=done, failed=failed, seconds=round(time.monotonic() - started, 3))
     return ExitStatus.FILES_FAILED if failed else ExitStatus.OK
 
@@ -103,9 +109,10 @@ def _run_job(
 ) -> None:
     assert job.output is not None
     started = time.monotonic()
-    picture = read_image(job.input)
     if job.output.exists() and not args.overwrite:
         raise UprezError(f"{job.output}: already exists", hint="use --overwrite to replace it")
+    picture = read_image(job.input)
+    check_target(job.output, picture, overwrite=args.overwrite)  # refuse before minutes of work
     out_height, out_width = output_size(picture.height, picture.width, scale)
     plan = upscaler.plan(picture.height, picture.width)
     reporter.event(

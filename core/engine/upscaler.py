@@ -105,6 +105,10 @@ class Upscaler:
     def scale(self) -> int:
         return self.net.scale
 
+    def describe(self) -> str:
+        """Device and precision in words, e.g. ``cuda (NVIDIA H200), fp16``."""
+        return f"{devices.describe(self.device)}, {name_of(self.dtype)}"
+
     def plan(self, height: int, width: int) -> Plan:
         area = self._valid_area(height, width)
         side = self._tile_side(area)
@@ -145,11 +149,12 @@ class Upscaler:
             raise UprezError("the image is empty")
         out = torch.empty((n, self.net.out_channels, height * self.scale, width * self.scale), dtype=out_dtype)
         area = self._valid_area(height, width)
-        counter = _Counter(progress, n * len(grid(area, self._tile_side(area))))
+        tiles = grid(area, self._tile_side(area))  # sized once: free memory moves while we run
+        counter = _Counter(progress, n * len(tiles))
         for index in range(n):
             counter.image_index = index
             core = self._to_core(batch[index : index + 1].float())
-            self._run_image(core, area, out[index : index + 1], counter, cancel)
+            self._run_image(core, list(tiles), area, out[index : index + 1], counter, cancel)
         return out if image.ndim == 4 else out[0]
 
     # --- geometry -------------------------------------------------------------------------
@@ -204,10 +209,15 @@ class Upscaler:
     # --- running --------------------------------------------------------------------------
 
     def _run_image(
-        self, core: torch.Tensor, area: Tile, out: torch.Tensor, counter: _Counter, cancel: CancelCheck | None
+        self,
+        core: torch.Tensor,
+        queue: list[Tile],
+        area: Tile,
+        out: torch.Tensor,
+        counter: _Counter,
+        cancel: CancelCheck | None,
     ) -> None:
         bounds = Tile(0, core.shape[-2], 0, core.shape[-1])
-        queue = grid(area, self._tile_side(area))
         tail_side = self._tail_side() if self.net.tail_context is not None else 0
         while queue:
             _check(cancel)

@@ -3,6 +3,16 @@
 from .picture import Picture, from_tensor, to_tensor
 from .read import read_image
 from .resample import resize
-from .write import FORMATS, format_for, write_image
+from .write import FORMATS, check_target, format_for, write_image
 
-__all__ = ["FORMATS", "Picture", "format_for", "from_tensor", "read_image", "resize", "to_tensor", "write_image"]
+__all__ = [
+    "FORMATS",
+    "Picture",
+    "check_target",
+    "format_for",
+    "from_tensor",
+    "read_image",
+    "resize",
+    "to_tensor",
+    "write_image",
+]

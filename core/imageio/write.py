@@ -43,11 +43,7 @@ def write_image(path: str | os.PathLike[str], picture: Picture, *, overwrite: bo
             picture, or the disk refused.
     """
     path = Path(path)
-    fmt = format_for(path)
-    if path.exists() and not overwrite:
-        raise ImageWriteError(path, "already exists", hint="use --overwrite to replace it")
-    if picture.has_alpha and fmt not in ALPHA_FORMATS:
-        raise ImageWriteError(path, f"{fmt} cannot store transparency", hint="write .png, .webp or .tif")
+    fmt = check_target(path, picture, overwrite=overwrite)
     pixels = _fit_depth(picture.pixels, fmt)
     if fmt == "TIFF" and pixels.dtype != np.uint8:
         writer = _tiff_writer(pixels, picture.icc)
@@ -57,6 +53,16 @@ def write_image(path: str | os.PathLike[str], picture: Picture, *, overwrite: bo
         writer = _pillow_writer(pixels, fmt, picture.icc, picture.exif)
     _atomic(path, writer)
     return path
+
+
+def check_target(path: Path, picture: Picture, *, overwrite: bool = False) -> str:
+    """The format ``path`` will be written in; raises now what ``write_image`` would refuse later."""
+    fmt = format_for(path)
+    if path.exists() and not overwrite:
+        raise ImageWriteError(path, "already exists", hint="use --overwrite to replace it")
+    if picture.has_alpha and fmt not in ALPHA_FORMATS:
+        raise ImageWriteError(path, f"{fmt} cannot store transparency", hint="write .png, .webp or .tif")
+    return fmt
 
 
 def _fit_depth(pixels: np.ndarray, fmt: str) -> np.ndarray:

@@ -7,9 +7,8 @@ architecture is one new file and touches no list here.
 from __future__ import annotations
 
 import functools
-import importlib
-import pkgutil
 
+from .._discover import discover
 from ._base import Architecture, Example, SRNet, StateDict
 
 __all__ = ["Architecture", "Example", "SRNet", "StateDict", "all_architectures", "detect", "get"]
@@ -18,14 +17,7 @@ __all__ = ["Architecture", "Example", "SRNet", "StateDict", "all_architectures",
 @functools.cache
 def all_architectures() -> tuple[Architecture, ...]:
     """Every registered architecture, in detection order (``after`` respected)."""
-    found: dict[str, Architecture] = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        arch = getattr(module, "ARCH", None)
-        if isinstance(arch, Architecture):
-            found[arch.id] = arch
+    found = {arch.id: arch for arch in discover(__name__, __path__, "ARCH", Architecture)}
     return tuple(_order(found))
 
 

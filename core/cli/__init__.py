@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import pkgutil
 import signal
 import sys
 from collections.abc import Sequence
 
 from ... import __version__
+from .._discover import discover
 from ._command import Command, ExitStatus
 
 __all__ = ["Command", "ExitStatus", "main", "run"]
 
 
 def _commands() -> list[Command]:
-    found = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if not info.name.startswith("_"):
-            command = getattr(importlib.import_module(f"{__name__}.{info.name}"), "COMMAND", None)
-            if isinstance(command, Command):
-                found.append(command)
-    return found
+    return discover(__name__, __path__, "COMMAND", Command)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,11 +6,10 @@ so architecture detection works the same for every format.
 from __future__ import annotations
 
 import functools
-import importlib
 import os
-import pkgutil
 from pathlib import Path
 
+from .._discover import discover
 from ..errors import WeightFileError
 from ._common import MAX_WEIGHT_FILE_BYTES, WeightReader, Weights
 
@@ -19,13 +18,7 @@ __all__ = ["MAX_WEIGHT_FILE_BYTES", "WeightReader", "Weights", "read_weights", "
 
 @functools.cache
 def readers() -> tuple[WeightReader, ...]:
-    found = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if not info.name.startswith("_"):
-            reader = getattr(importlib.import_module(f"{__name__}.{info.name}"), "READER", None)
-            if isinstance(reader, WeightReader):
-                found.append(reader)
-    return tuple(found)
+    return tuple(discover(__name__, __path__, "READER", WeightReader))
 
 
 def supported_suffixes() -> tuple[str, ...]:

@@ -169,3 +169,19 @@ def test_sixteen_bit_and_alpha_survive_the_command_line(tmp_path: Path, ncnn_mod
     seen = events(capsys)
     assert any(e["event"] == "error" and "cannot store transparency" in e["message"] for e in seen)
     assert [e["event"] for e in seen].count("done") == 1
+
+
+def test_watch_stdin_stops_when_the_caller_is_gone(tmp_path: Path, ncnn_models: Path) -> None:
+    image = tmp_path / "in.png"
+    shutil.copy(DATA / "coffee_cup.png", image)
+    command = [sys.executable, "-m", "uprez", "upscale", str(image), "-m", FAST, "--json", "--watch-stdin"]
+    gone = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    assert gone.returncode == ExitStatus.INTERRUPTED
+    assert not (tmp_path / "in_x4.png").exists()
+    alive = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert alive.stdout is not None and alive.stdin is not None
+    output = alive.stdout.read()  # our end of its stdin stays open meanwhile
+    alive.wait(timeout=120)
+    alive.stdin.close()
+    assert alive.returncode == ExitStatus.OK, output
+    assert size_of(tmp_path / "in_x4.png") == (512, 512)

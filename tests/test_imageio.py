@@ -180,3 +180,21 @@ def test_unreadable_inputs_give_one_line(tmp_path: Path, content, problem: str) 
         read_image(path)
     message = str(caught.value)
     assert problem in message and str(path) in message and "\n" not in message
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_raw_npy_samples_round_trip_exactly(tmp_path: Path, dtype, channels: int) -> None:
+    pixels = RNG.random((6, 5, channels)).astype(np.float32) if dtype == np.float32 else random_pixels(channels, dtype)
+    back = read_image(write_image(tmp_path / "raw.npy", Picture(pixels)))
+    assert back.pixels.dtype == pixels.dtype
+    np.testing.assert_array_equal(back.pixels, pixels)
+
+
+def test_npy_that_is_a_pickle_or_the_wrong_shape_is_refused(tmp_path: Path) -> None:
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ImageReadError, match="cannot be read as raw samples"):
+        read_image(tmp_path / "objects.npy")
+    np.save(tmp_path / "flat.npy", np.zeros(7, np.uint8))
+    with pytest.raises(ImageReadError, match="must be"):
+        read_image(tmp_path / "flat.npy")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ..imageio import FORMATS
 
-IMAGE_SUFFIXES = frozenset(FORMATS)
+# Folders and globs pick up image files only; raw .npy samples are taken when named explicitly.
+IMAGE_SUFFIXES = frozenset(FORMATS) - {".npy"}
 GLOB_CHARACTERS = set("*?[")
 
 

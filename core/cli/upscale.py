@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+import threading
 import time
 
 import torch
@@ -36,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     parser.add_argument("--no-download", action="store_true", help="never download a model")
     parser.add_argument("--json", action="store_true", help="JSON lines on stdout, for programs")
+    parser.add_argument(
+        "--watch-stdin", action="store_true", help="stop between tiles once stdin closes (the caller has gone)"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
 
 
@@ -62,7 +68,29 @@ def run(args: argparse.Namespace) -> ExitStatus:
     extension = f".{args.format}" if args.format else None
     jobs = plan_jobs(args.inputs, output=args.output, recursive=args.recursive, suffix=suffix, extension=extension)
     reporter.message(f"model {model.describe()} on {upscaler.describe()}")
+    args.cancel = _stdin_watch() if args.watch_stdin else None
     return _run_batch(jobs, upscaler, args, scale, reporter)
+
+
+def _stdin_watch() -> threading.Event:
+    """An event set when stdin reaches end of file: a program that started us has exited or
+    been killed (GIMP kills a plug-in whose progress the user cancels), so we stop too."""
+    gone = threading.Event()
+
+    def watch() -> None:
+        # os.read on the descriptor, not sys.stdin: a daemon thread blocked inside Python's
+        # buffered reader makes the interpreter abort at exit.
+        try:
+            while os.read(stdin_fd, 4096):
+                pass
+        except OSError:
+            pass
+        gone.set()
+
+    stdin_fd = sys.stdin.fileno()
+
+    threading.Thread(target=watch, name="uprez-stdin-watch", daemon=True).start()
+    return gone
 
 
 def _parse_tile(text: str) -> int | None:
@@ -81,6 +109,8 @@ def _run_batch(
     done = failed = 0
     for index, job in enumerate(jobs, 1):
         try:
+            if args.cancel is not None and args.cancel.is_set():
+                raise Cancelled()
             if job.problem or job.output is None:
                 raise UprezError(f"{job.input}: {job.problem}")
             if job.output.resolve() in inputs and not args.overwrite:
@@ -125,7 +155,7 @@ def _run_job(
         tiles: Progress = stage.tiles
         reporter.event("progress", input=str(job.input), stage=stage.name, done=tiles.done, total=tiles.total)
 
-    result = upscale_picture(picture, upscaler, scale=scale, alpha=args.alpha, progress=on_progress)
+    result = upscale_picture(picture, upscaler, scale=scale, alpha=args.alpha, progress=on_progress, cancel=args.cancel)
     write_image(job.output, result, overwrite=args.overwrite)
     reporter.event("done", input=str(job.input), output=str(job.output), seconds=round(time.monotonic() - started, 3))
 

@@ -30,6 +30,8 @@ def read_image(path: str | os.PathLike[str]) -> Picture:
         ImageReadError: one line naming the file and what is wrong with it.
     """
     path = Path(path)
+    if path.suffix.lower() == ".npy":
+        return _read_npy(path)
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         with Image.open(path) as image:
@@ -154,3 +156,20 @@ def _read_tiff_pillow_cannot(path: Path) -> Picture:
     except (ValueError, KeyError, NotImplementedError, tifffile.TiffFileError) as error:
         raise ImageReadError(path, f"cannot be decoded: {_first_line(error)}") from error
     return Picture(apply_orientation(pixels, orientation), icc, None, "TIFF")
+
+
+def _read_npy(path: Path) -> Picture:
+    """Raw (H, W, C) samples written by a program (uint8, uint16 or float32); never a pickle."""
+    try:
+        pixels = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise ImageReadError(path, "no such file") from None
+    except (OSError, ValueError, EOFError) as error:
+        raise ImageReadError(path, f"cannot be read as raw samples: {_first_line(error)}") from error
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4):
+        raise ImageReadError(path, f"raw samples must be (height, width, 1-4 channels), not {pixels.shape}")
+    if pixels.dtype not in (np.uint8, np.uint16, np.float32):
+        raise ImageReadError(path, f"raw samples must be uint8, uint16 or float32, not {pixels.dtype}")
+    return Picture(np.ascontiguousarray(pixels), format="NPY")

@@ -16,9 +16,9 @@ from ..errors import ImageWriteError
 from .picture import Picture
 
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
-           ".bmp": "BMP"}  # fmt: skip
-DEEP_FORMATS = {"PNG", "TIFF"}  # formats that store 16-bit samples
-ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
+           ".bmp": "BMP", ".npy": "NPY"}  # fmt: skip
+DEEP_FORMATS = {"PNG", "TIFF", "NPY"}  # formats that store 16-bit samples
+ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "NPY"}
 JPEG_QUALITY = 95
 WEBP_QUALITY = 95
 PIL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
@@ -45,7 +45,9 @@ def write_image(path: str | os.PathLike[str], picture: Picture, *, overwrite: bo
     path = Path(path)
     fmt = check_target(path, picture, overwrite=overwrite)
     pixels = _fit_depth(picture.pixels, fmt)
-    if fmt == "TIFF" and pixels.dtype != np.uint8:
+    if fmt == "NPY":
+        writer = _npy_writer(pixels)
+    elif fmt == "TIFF" and pixels.dtype != np.uint8:
         writer = _tiff_writer(pixels, picture.icc)
     elif pixels.dtype == np.uint16:
         writer = _deep_png_writer(pixels, picture.icc, picture.exif)
@@ -66,7 +68,7 @@ def check_target(path: Path, picture: Picture, *, overwrite: bool = False) -> st
 
 
 def _fit_depth(pixels: np.ndarray, fmt: str) -> np.ndarray:
-    if pixels.dtype == np.float32 and fmt != "TIFF":
+    if pixels.dtype == np.float32 and fmt not in ("TIFF", "NPY"):
         pixels = (np.clip(pixels, 0.0, 1.0) * 65535.0 + 0.5).astype(np.uint16)
     if pixels.dtype == np.uint16 and fmt not in DEEP_FORMATS:
         # Rounds 16-bit to 8-bit: v8 = round(v16 / 257).
@@ -118,6 +120,16 @@ def _with_png_chunks(png: bytes, icc: bytes | None, exif: bytes | None) -> bytes
 
 def _png_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _npy_writer(pixels: np.ndarray) -> Callable[[Path], None]:
+    """Raw samples, (H, W, C), for programs such as the GIMP plug-in: exact at any depth."""
+
+    def write(target: Path) -> None:
+        with open(target, "wb") as handle:
+            np.save(handle, np.ascontiguousarray(pixels), allow_pickle=False)
+
+    return write
 
 
 def _tiff_writer(pixels: np.ndarray, icc: bytes | None) -> Callable[[Path], None]:

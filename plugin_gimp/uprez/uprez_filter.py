@@ -125,8 +125,8 @@ def upscale_folder(host, input_folder, output_folder, options, config):
         try:
             _upscale_file(host, os.path.join(input_folder, name), os.path.join(output_folder, name), options, config)
             written += 1
-        except (CallingError, uprez_engine.EngineError, RuntimeError, IOError, OSError) as error:
-            failures.append("%s: %s" % (name, " ".join(str(error).split())))
+        except Exception as error:  # one bad file, whatever went wrong, never stops the batch
+            failures.append("%s: %s" % (name, " ".join(str(error).split()) or type(error).__name__))
     return written, len(failures), "\n".join(failures)
 
 

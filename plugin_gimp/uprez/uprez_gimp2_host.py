@@ -121,7 +121,10 @@ class Gimp2Host(object):
         self.gimp.message(text)
 
     def load(self, path):
-        return self.pdb.gimp_file_load(path, path)
+        image = self.pdb.gimp_file_load(path, path)  # raises RuntimeError when GIMP cannot open it
+        if image is None:
+            raise RuntimeError("GIMP cannot open it")
+        return image
 
     def single_drawable(self, image):
         if len(image.layers) == 1:

@@ -12,7 +12,7 @@ import gi
 
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
-from gi.repository import Gegl, Gimp, Gio  # noqa: E402
+from gi.repository import Gegl, Gimp, Gio, GLib  # noqa: E402
 
 import uprez_npy  # noqa: E402
 from uprez_errors import CallingError  # noqa: E402
@@ -132,7 +132,13 @@ class Gimp3Host(object):
     # --- batch --------------------------------------------------------------------------
 
     def load(self, path):
-        return Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(path))
+        try:
+            image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(path))
+        except GLib.Error as error:
+            raise RuntimeError("GIMP cannot open it: %s" % error.message)
+        if image is None:
+            raise RuntimeError("GIMP cannot open it")
+        return image
 
     def single_drawable(self, image):
         layers = image.get_layers()

@@ -173,3 +173,27 @@ def test_batch_goes_on_past_a_broken_file(reports: dict, gimp3: Gimp3) -> None:
 
 def test_no_temporary_files_are_left(reports: dict) -> None:
     assert not list((CHROOT / "tmp").glob("uprez-gimp-*"))
+
+
+def test_the_dialog_under_a_real_display(gimp3: Gimp3) -> None:
+    """Filters > Enhance > Upscale (uprez)... run INTERACTIVE under Xvfb: dialog, OK, result.
+
+    With UPREZ_DOCS_DIR set, the screenshot and a before/after pair are copied there (docs/).
+    """
+    shutil.copy(DATA / "chelsea_cat.jpg", gimp3.work / "cat.jpg")
+    (gimp3.work / "cat.jpg").chmod(0o777)
+    cases = [
+        {"name": "before", "input": "/io/cat.jpg", "factor": 4, "export": "/io/before.png"},
+        {"name": "dialog", "input": "/io/cat.jpg", "run_mode": "INTERACTIVE", "options": {},
+         "export": "/io/after.png"},
+    ]  # fmt: skip
+    reports = gimp3.run(cases, "-X", "-e", "UPREZ_GIMP_DIALOG_SNAPSHOT=/io/dialog.png")
+    assert reports["dialog"]["status"] == "success", reports
+    assert (reports["dialog"]["width"], reports["dialog"]["height"]) == (384, 256)  # the defaults: x4plus, 4x
+    with Image.open(gimp3.work / "dialog.png") as shot:
+        darkest, brightest = shot.convert("L").getextrema()
+        assert shot.width > 300 and shot.height > 200 and brightest - darkest > 100  # a drawn dialog, not blank
+    docs = os.environ.get("UPREZ_DOCS_DIR")
+    if docs:
+        for name in ("dialog.png", "before.png", "after.png"):
+            shutil.copy(gimp3.work / name, Path(docs) / f"gimp-{name}")

@@ -10,6 +10,7 @@ error, so the function validates and reports instead. Python 2.7-compatible synt
 
 from __future__ import absolute_import, division, print_function
 
+import os
 import re
 import sys
 import traceback
@@ -26,6 +27,9 @@ PF_IMAGE, PF_DRAWABLE, PF_DIRNAME, PF_FILENAME, PF_SPINNER = "image", "drawable"
 WIDE_INT = (-(2 ** 31), 2 ** 31 - 1)
 WIDE_FLOAT = (-1e12, 1e12)
 READWRITE = GObject.ParamFlags.READWRITE
+# Automated screenshots and tests of the dialog (Xvfb): save it as this PNG, then press OK.
+SNAPSHOT_VARIABLE = "UPREZ_GIMP_DIALOG_SNAPSHOT"
+SNAPSHOT_DELAY_MS = 1500
 
 _SPECS = []
 
@@ -174,10 +178,22 @@ def _dialog(procedure, config, spec):
     GimpUi.init(spec["name"])
     dialog = GimpUi.ProcedureDialog.new(procedure, config, spec["label"].rstrip("."))
     dialog.fill(None)
+    snapshot = os.environ.get(SNAPSHOT_VARIABLE)
+    if snapshot:
+        GLib.timeout_add(SNAPSHOT_DELAY_MS, _snapshot_and_accept, dialog, snapshot)
     try:
         return dialog.run()
     finally:
         dialog.destroy()
+
+
+def _snapshot_and_accept(dialog, path):
+    gi.require_version("Gdk", "3.0")
+    from gi.repository import Gdk, Gtk
+    window = dialog.get_window()
+    Gdk.pixbuf_get_from_window(window, 0, 0, window.get_width(), window.get_height()).savev(path, "png", [], [])
+    dialog.response(Gtk.ResponseType.OK)
+    return False
 
 
 def main():

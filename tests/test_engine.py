@@ -226,3 +226,35 @@ def test_auto_tiles_follow_the_memory_budget() -> None:
     tight = Upscaler(model, memory_budget=8 << 20).plan(300, 200)
     assert roomy.whole_image and roomy.tiles == 1
     assert tight.tiles > 1 and tight.tile < 300
+
+
+def test_cancel_is_checked_inside_a_tile_between_blocks() -> None:
+    model = loaded(seeded_weights(get("rrdbnet").module(num_features=8, num_blocks=3, growth_channels=4), 4), "rrdbnet")
+    calls = {"n": 0}
+
+    def cancel_on_the_second_look() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= 3  # before the tile, then inside it: blocks 1, 2 ...
+
+    upscaler = Upscaler(model, device="cpu")
+    assert upscaler.plan(16, 16).tiles == 1
+    with pytest.raises(Cancelled):
+        upscaler.upscale(seeded_input(3, 16, 1)[0], cancel=cancel_on_the_second_look)
+    assert calls["n"] == 3  # stopped inside the only tile
+    assert upscaler.upscale(seeded_input(3, 16, 1)[0]).shape == (3, 64, 64)  # hooks are harmless afterwards
+
+
+def test_copies_of_a_watched_network_watch_their_own_flag() -> None:
+    import copy
+
+    model = loaded(seeded_weights(get("rrdbnet").module(num_features=8, num_blocks=2, growth_channels=4), 4), "rrdbnet")
+    Upscaler(model, device="cpu")  # hooks the shared CPU network
+    twin = LoadedModel(copy.deepcopy(model.net), model.arch, "twin", None, {})  # type: ignore[arg-type]
+    looks = {"n": 0}
+
+    def never() -> bool:
+        looks["n"] += 1
+        return False
+
+    Upscaler(twin, device="cpu").upscale(seeded_input(3, 8, 1)[0], cancel=never)
+    assert looks["n"] >= 1 + 2  # before the tile, and before each of the copy's own blocks

@@ -91,7 +91,7 @@ class Upscaler:
         self.model = model
         self.device = devices.pick_device(device)
         self.dtype = pick_dtype(precision, self.device, model.arch)
-        self.net = _prepare(model.net, self.device, self.dtype)
+        self.net = _watched(_prepare(model.net, self.device, self.dtype))
         self._fp32_net: SRNet | None = self.net if self.dtype == torch.float32 else None
         self.unshuffle = self.net.unshuffle
         self.core_scale = self.net.scale * self.unshuffle
@@ -141,6 +141,22 @@ class Upscaler:
             Cancelled: ``cancel`` was set; checked between tiles.
             OutOfMemoryError: even a minimal tile did not fit.
         """
+        nets = {id(net): net for net in (self.net, self._fp32_net) if net is not None}
+        for net in nets.values():
+            net._uprez_cancel = cancel
+        try:
+            return self._upscale(image, progress, cancel, out_dtype)
+        finally:
+            for net in nets.values():
+                net._uprez_cancel = None
+
+    def _upscale(
+        self,
+        image: torch.Tensor,
+        progress: ProgressCallback | None,
+        cancel: CancelCheck | None,
+        out_dtype: torch.dtype,
+    ) -> torch.Tensor:
         batch = image if image.ndim == 4 else image.unsqueeze(0)
         n, channels, height, width = batch.shape
         if channels != self.net.in_channels:
@@ -283,7 +299,8 @@ class Upscaler:
 
     def _fp32(self) -> SRNet:
         if self._fp32_net is None:
-            self._fp32_net = _prepare(self.model.net, self.device, torch.float32)
+            self._fp32_net = _watched(_prepare(self.model.net, self.device, torch.float32))
+            self._fp32_net._uprez_cancel = self.net._uprez_cancel
         return self._fp32_net
 
 
@@ -304,6 +321,25 @@ def _prepare(net: SRNet, device: torch.device, dtype: torch.dtype) -> SRNet:
     if device.type != "cpu" or dtype != torch.float32:
         net = copy.deepcopy(net)
     return net.to(device=device, dtype=dtype, memory_format=torch.channels_last).eval()
+
+
+def _watched(net: SRNet) -> SRNet:
+    """Checks the running call's cancel flag before every block of a sequence (RRDBNet's 23
+    RRDBs, ...), so that cancelling does not wait for a whole tile: one x4plus CPU tile can take
+    minutes. The flag lives on the network, which a CPU fp32 Upscaler shares with its model."""
+    if not hasattr(net, "_uprez_cancel"):
+        net._uprez_cancel = None
+        for module in net.modules():
+            if isinstance(module, (torch.nn.Sequential, torch.nn.ModuleList)):
+                for block in module:
+                    # In __dict__, not as a submodule; deepcopy then points copies at their own root.
+                    block.__dict__["_uprez_root"] = net
+                    block.register_forward_pre_hook(_cancel_hook)
+    return net
+
+
+def _cancel_hook(block: torch.nn.Module, args: object) -> None:
+    _check(block.__dict__["_uprez_root"]._uprez_cancel)
 
 
 def _element_size(dtype: torch.dtype) -> int:

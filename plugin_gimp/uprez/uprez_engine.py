@@ -57,8 +57,11 @@ def command(config, source, target, options):
     return argv
 
 
-def run(argv, on_event=None, should_cancel=None):
+def run(argv, on_event=None, should_cancel=None, cwd=None):
     """Runs the engine; calls ``on_event(dict)`` per JSON line; returns the ``done`` event.
+
+    ``cwd`` defaults to the temporary folder: ``-m uprez`` must not find this plug-in's own
+    uprez.py, which it would in the plug-in's folder.
 
     Raises EngineError with the engine's own one-line message when it fails, or ``cancelled``
     when ``should_cancel()`` turned true (the engine is then stopped).
@@ -70,7 +73,8 @@ def run(argv, on_event=None, should_cancel=None):
     with tempfile.TemporaryFile(mode="w+") as stderr:
         try:
             process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-                                       env=environment, universal_newlines=True, creationflags=flags)
+                                       env=environment, universal_newlines=True, creationflags=flags,
+                                       cwd=cwd or tempfile.gettempdir())
         except OSError as error:
             raise EngineError("cannot start the uprez engine %s: %s; %s" % (argv[0], error, INSTALL_HINT))
         cancelled = False
@@ -125,11 +129,22 @@ def _failure(errors, stderr, returncode):
     return "the uprez engine failed (exit %s): %s" % (returncode, tail or "no message")
 
 
+WORKSPACE_PREFIX = "uprez-gimp-"
+OWNER_FILE = "owner.pid"
+
+
 class Workspace(object):
-    """A private temporary folder for one call, always removed (``with Workspace() as w``)."""
+    """A private temporary folder for one call, always removed (``with Workspace() as w``).
+
+    If GIMP kills the plug-in (a cancelled progress bar does that) the folder outlives it; the
+    next call removes folders whose owner process is gone.
+    """
 
     def __enter__(self):
-        self.folder = tempfile.mkdtemp(prefix="uprez-gimp-")
+        remove_abandoned_workspaces()
+        self.folder = tempfile.mkdtemp(prefix=WORKSPACE_PREFIX)
+        with open(os.path.join(self.folder, OWNER_FILE), "w") as handle:
+            handle.write(str(os.getpid()))
         return self
 
     def path(self, name):
@@ -138,3 +153,27 @@ class Workspace(object):
     def __exit__(self, *exc_info):
         shutil.rmtree(self.folder, ignore_errors=True)
         return False
+
+
+def remove_abandoned_workspaces(root=None):
+    """Removes workspaces left by plug-in processes that no longer exist (POSIX only)."""
+    root = root or tempfile.gettempdir()
+    if not hasattr(os, "kill") or sys.platform == "win32":
+        return
+    for name in os.listdir(root):
+        folder = os.path.join(root, name)
+        if name.startswith(WORKSPACE_PREFIX) and not _owner_alive(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _owner_alive(folder):
+    try:
+        with open(os.path.join(folder, OWNER_FILE)) as handle:
+            pid = int(handle.read().strip())
+    except (IOError, OSError, ValueError):
+        return True  # not ours to judge (or still being created)
+    try:
+        os.kill(pid, 0)
+    except OSError as error:
+        return error.errno == 1  # EPERM: alive, someone else's
+    return True

@@ -77,7 +77,8 @@ def upscale_drawable(host, image, drawable, options, config):
         target = work.path("result" + host.result_suffix)
         argv = uprez_engine.command(config, source, target, options)
         host.progress_init("Upscaling with uprez (%s)" % os.path.basename(options["model"]))
-        uprez_engine.run(argv, on_event=lambda event: _show(host, event), should_cancel=host.cancelled)
+        uprez_engine.run(argv, on_event=lambda event: _show(host, event), should_cancel=host.cancelled,
+                         cwd=work.folder)
         host.progress_update(1.0)
         if options["result"] == "new-image":
             return host.place_new_image(image, drawable, target)

@@ -105,6 +105,7 @@ def reports(gimp3: Gimp3) -> dict:
         filter_case("rgba", "rgba.png"),
         filter_case("gray", "gray.png"),
         filter_case("rgb16", "rgb16.png"),
+        {**filter_case("float", "rgba.png"), "precision": "FLOAT_NON_LINEAR"},
         filter_case("indexed", "indexed.png"),
         filter_case("resized", "rgb.png", "resize-image"),
         {**filter_case("layer", "rgb.png", "new-layer"), "selection": [8, 4, 16, 12]},
@@ -130,6 +131,15 @@ def test_filter_output_equals_the_command_line(name: str, reports: dict, gimp3: 
     assert np.abs(ours - reference).max() <= one_level
     if name == "rgb16":
         assert report["precision"].startswith("u16") and np.count_nonzero(ours % 257) > ours.size // 2
+
+
+def test_float_images_stay_float(reports: dict, gimp3: Gimp3) -> None:
+    report = reports["float"]
+    assert report["status"] == "success" and report["precision"] == "float-non-linear", report
+    ours = np.load(gimp3.work / "float.npy")
+    reference = cli_output(gimp3.work / "float-input.npy")
+    assert ours.dtype == reference.dtype == np.float32 and ours.shape == reference.shape == (64, 80, 4)
+    assert np.abs(ours - reference).max() <= 1 / 255
 
 
 def test_indexed_image_becomes_an_rgb_new_image_or_is_refused_in_place(reports: dict, gimp3: Gimp3) -> None:

@@ -22,6 +22,9 @@ def pixels_of(image, drawable):
 
 def run_filter(case):
     image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(case["input"]))
+    if case.get("precision"):
+        image.convert_precision(getattr(Gimp.Precision, case["precision"]))
+        numpy.save("/io/%s-input.npy" % case["name"], pixels_of(image, image.get_selected_drawables()[0]))
     if case.get("selection"):
         x, y, w, h = case["selection"]
         image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)

@@ -44,26 +44,52 @@ def upscale_picture(
 ) -> Picture:
     """Upscales ``picture`` by ``scale`` (the model's own when None), keeping depth and alpha.
 
-    Colour goes through the model; gray goes through it as RGB (or directly, for one-channel
-    models) and comes back as luma. Alpha is resized with Lanczos (``alpha="resize"``, as
-    realesrgan-ncnn-vulkan does with bicubic) or run through the model as gray
-    (``alpha="model"``, as Real-ESRGAN does). A scale above the model's runs the model again
-    on an intermediate image sized so the last pass lands on the target; a scale below it
-    is reached with an antialiased Lanczos downscale of the model's output.
+    See ``upscale_batch`` for what happens to colour, gray, alpha and scales.
     """
     scale = float(upscaler.scale if scale is None else scale)
     if not 0 < scale <= MAX_SCALE:
         raise UprezError(f"scale must be above 0 and at most {MAX_SCALE:g}, not {scale:g}")
-    if alpha not in ALPHA_MODES:
-        raise UprezError(f"unknown alpha mode '{alpha}'", hint="use resize or model")
+    image = to_tensor(picture.pixels).unsqueeze(0)
+    colour, alpha_plane = (image[:, :-1], image[:, -1:]) if picture.has_alpha else (image, None)
     target = output_size(picture.height, picture.width, scale)
-    image = to_tensor(picture.pixels)
-    colour, alpha_plane = (image[:-1], image[-1:]) if picture.has_alpha else (image, None)
-    runner = _Runner(upscaler, scale, target, progress, cancel)
-    colour = _from_model_channels(runner.run(_to_model_channels(colour, upscaler), "colour"), colour.shape[0])
+    colour, alpha_plane = upscale_batch(
+        colour, upscaler, target=target, alpha=alpha_plane, alpha_mode=alpha, progress=progress, cancel=cancel
+    )
     if alpha_plane is not None:
-        colour = torch.cat([colour, _upscale_alpha(alpha_plane, runner, alpha)])
-    return picture.with_pixels(from_tensor(colour, picture.pixels.dtype))
+        colour = torch.cat([colour, alpha_plane], dim=1)
+    return picture.with_pixels(from_tensor(colour[0], picture.pixels.dtype))
+
+
+def upscale_batch(
+    colour: torch.Tensor,
+    upscaler: Upscaler,
+    *,
+    target: tuple[int, int],
+    alpha: torch.Tensor | None = None,
+    alpha_mode: str = "resize",
+    progress: StageCallback | None = None,
+    cancel: CancelCheck | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Upscales ``(N, C, H, W)`` colour (and ``(N, 1, H, W)`` alpha) to ``target`` = (h, w).
+
+    Colour goes through the model; gray goes through it as RGB (or directly, for one-channel
+    models) and comes back as luma. Alpha is resized with Lanczos (``alpha_mode="resize"``, as
+    realesrgan-ncnn-vulkan does with bicubic) or run through the model as gray (``"model"``,
+    as Real-ESRGAN does). A target above the model's scale runs the model again on an
+    intermediate image sized so that the last pass lands on it; one below is reached with an
+    antialiased Lanczos downscale of the model's output. Float in [0, 1] in and out, CPU.
+    """
+    if alpha_mode not in ALPHA_MODES:
+        raise UprezError(f"unknown alpha mode '{alpha_mode}'", hint="use resize or model")
+    height, width = colour.shape[-2:]
+    scale = max(target[0] / height, target[1] / width)
+    if not 0 < scale <= MAX_SCALE + 1e-9:
+        raise UprezError(f"scale must be above 0 and at most {MAX_SCALE:g}, not {scale:g}")
+    runner = _Runner(upscaler, scale, target, progress, cancel)
+    result = _from_model_channels(runner.run(_to_model_channels(colour, upscaler), "colour"), colour.shape[1])
+    if alpha is None:
+        return result, None
+    return result, torch.stack([_upscale_alpha(plane, runner, alpha_mode) for plane in alpha])
 
 
 class _Runner:
@@ -102,34 +128,35 @@ class _Runner:
         return lambda tiles: report(Stage(name, tiles))
 
 
-def _to_model_channels(image: torch.Tensor, upscaler: Upscaler) -> torch.Tensor:
-    """``(C, H, W)`` to the ``(N, C', H, W)`` batch the model takes."""
-    wanted, have = upscaler.net.in_channels, image.shape[0]
+def _to_model_channels(batch: torch.Tensor, upscaler: Upscaler) -> torch.Tensor:
+    """``(N, C, H, W)`` to the batch the model takes."""
+    wanted, have = upscaler.net.in_channels, batch.shape[1]
     if wanted == have:
-        return image.unsqueeze(0)
+        return batch
     if wanted == 3 and have == 1:
-        return image.expand(3, -1, -1).unsqueeze(0)
+        return batch.expand(-1, 3, -1, -1)
     if wanted == 1:
-        return image.unsqueeze(1)  # each plane on its own through a one-channel model
+        return batch.reshape(-1, 1, *batch.shape[-2:])  # each plane on its own through a one-channel model
     raise UprezError(f"the model takes {wanted} channels and cannot process a {have}-channel image")
 
 
 def _from_model_channels(batch: torch.Tensor, channels: int) -> torch.Tensor:
-    """The model's ``(N, C', H, W)`` output back to ``(channels, H, W)``."""
-    if batch.shape[0] > 1:
-        return batch[:, 0]
-    image = batch[0]
-    if image.shape[0] == channels:
-        return image
-    if channels == 1 and image.shape[0] == 3:
-        weights = torch.tensor(LUMA, dtype=image.dtype).view(3, 1, 1)
-        return (image * weights).sum(0, keepdim=True)
-    raise UprezError(f"the model returned {image.shape[0]} channels for a {channels}-channel image")
+    """The model's output back to ``(N, channels, H, W)``."""
+    if batch.shape[1] == channels:
+        return batch
+    if batch.shape[1] == 1:
+        return batch.reshape(-1, channels, *batch.shape[-2:])
+    if channels == 1 and batch.shape[1] == 3:
+        weights = torch.tensor(LUMA, dtype=batch.dtype).view(1, 3, 1, 1)
+        return (batch * weights).sum(1, keepdim=True)
+    raise UprezError(f"the model returned {batch.shape[1]} channels for a {channels}-channel image")
 
 
 def _upscale_alpha(alpha: torch.Tensor, runner: _Runner, mode: str) -> torch.Tensor:
-    if bool((alpha == alpha.flatten()[0]).all()):
-        return torch.full((1, *runner.target), float(alpha.flatten()[0]))  # uniform: nothing to upscale
+    """One ``(1, H, W)`` alpha plane to ``(1, *target)``."""
+    first = float(alpha.flatten()[0])
+    if bool((alpha == first).all()):
+        return torch.full((1, *runner.target), first)  # uniform: nothing to upscale
     if mode == "resize":
         return resize(alpha, *runner.target)
-    return _from_model_channels(runner.run(_to_model_channels(alpha, runner.upscaler), "alpha"), 1)
+    return _from_model_channels(runner.run(_to_model_channels(alpha.unsqueeze(0), runner.upscaler), "alpha"), 1)[0]

@@ -1,0 +1,75 @@
+"""Running a model on a ComfyUI IMAGE batch: device, precision, memory, progress, interrupt."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ..core.engine.upscaler import Progress, Upscaler
+from ..core.imageio import resize
+from ..core.model import LoadedModel
+from ..core.pipeline import Stage, upscale_batch
+from . import _comfy
+from ._convert import core_to_image, core_to_mask, image_to_core, mask_to_core
+from ._upscale_model import from_upscale_model
+
+PRECISIONS = ["auto", "fp32", "fp16", "bf16"]
+GPU_BUDGET_SHARE = 0.75
+
+
+def as_model(model) -> LoadedModel:  # noqa: ANN001 - UPREZ_MODEL or ComfyUI's UPSCALE_MODEL
+    return model if isinstance(model, LoadedModel) else from_upscale_model(model)
+
+
+def upscaler_for(model: LoadedModel, tile: int, precision: str) -> Upscaler:
+    """One Upscaler per (device, precision, tile) and model, kept on the model between runs."""
+    device = _comfy.device()
+    if device.type == "cpu" and precision in ("fp16", "bf16"):
+        _comfy.LOG.warning("uprez: %s is not used on the CPU; running in fp32", precision)
+        precision = "fp32"
+    key = (str(device), precision, tile)
+    cache = model.__dict__.setdefault("_uprez_upscalers", {})
+    if key not in cache:
+        cache[key] = Upscaler(model, device=str(device), precision=precision, tile=tile or None)
+    upscaler = cache[key]
+    if device.type != "cpu":
+        parameters = sum(p.numel() * p.element_size() for p in upscaler.net.parameters())
+        free = _comfy.make_room(parameters * 4, device)  # ComfyUI unloads other models if needed
+        upscaler.memory_budget = int(free * GPU_BUDGET_SHARE) if free else None
+    return upscaler
+
+
+def run(
+    model,  # noqa: ANN001
+    image: torch.Tensor,
+    size_of: Callable[[int, int], tuple[int, int]],
+    *,
+    tile: int,
+    precision: str,
+    mask: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """IMAGE (and MASK) in, upscaled IMAGE and MASK out; ``size_of(h, w)`` gives the target."""
+    upscaler = upscaler_for(as_model(model), tile, precision)
+    colour, alpha = image_to_core(image)
+    height, width = colour.shape[-2:]
+    target = size_of(height, width)
+    bar = _comfy.ProgressBar(1)
+
+    def on_progress(stage: Stage) -> None:
+        tiles: Progress = stage.tiles
+        bar.set(tiles.done, tiles.total)
+
+    try:
+        colour, alpha = upscale_batch(
+            colour, upscaler, target=target, alpha=alpha, progress=on_progress, cancel=_comfy.interrupt_check()
+        )
+    finally:
+        _comfy.tidy_up()
+    planes = colour.shape[0]
+    if mask is None:
+        out_mask = torch.zeros((planes, 1, *target))
+    else:
+        planes_in = mask_to_core(mask, planes)
+        out_mask = torch.stack([resize(plane, *target) for plane in planes_in])
+    return core_to_image(colour, alpha), core_to_mask(out_mask)

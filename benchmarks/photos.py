@@ -23,6 +23,7 @@ CROPS = {
     "photo-512-a": ("Garden.jpg", (512, 512)),
     "photo-512-b": ("YellowFlower.jpg", (512, 512)),
     "photo-192-c": ("Storm.jpg", (192, 192)),
+    "photo-1024": ("Wood.jpg", (1024, 1024)),
 }
 
 

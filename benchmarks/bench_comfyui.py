@@ -25,14 +25,20 @@ import photos
 from PIL import Image
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-WORKFLOWS = {"builtin": "builtin_upscale.json", "uprez": "comfy_loader_uprez_upscale.json"}
+# name: (workflow, input overrides); "uprez-border0" skips the mirrored border, as the built-in node does.
+WORKFLOWS = {
+    "builtin": ("builtin_upscale.json", []),
+    "uprez": ("comfy_loader_uprez_upscale.json", []),
+    "uprez-border0": ("comfy_loader_uprez_upscale.json", ["--set", "3.border=0"]),
+}
 
 
-def run_once(client: Path, workflow: str, photo: Path, pid: int, work: Path, index: int) -> dict:
+def run_once(client: Path, workflow: tuple[str, list[str]], photo: Path, pid: int, work: Path, index: int) -> dict:
     upload = work / f"bench_{index}_{photo.name}"
     shutil.copy(photo, upload)
     report = work / f"report_{index}.json"
-    command = [sys.executable, str(client), str(EXAMPLES / workflow), "--upload", str(upload),
+    name, overrides = workflow
+    command = [sys.executable, str(client), str(EXAMPLES / name), *overrides, "--upload", str(upload),
                "--set", f"1.image={upload.name}", "--out", str(work / f"out_{index}"), "--pid", str(pid),
                "--report", str(report), "--quiet", "--timeout", "3600"]  # fmt: skip
     subprocess.run(command, check=True, capture_output=True)
@@ -66,8 +72,10 @@ def main() -> None:
         print(f"{name:<8} {seconds:8.2f} s (median of {len(results)})  {base / seconds:5.2f}x the built-in node  "
               f"peak RSS +{growth:.0f} MB over the node's start")  # fmt: skip
     difference = np.abs(runs["builtin"][0]["image"] - runs["uprez"][0]["image"])
-    print(f"outputs: max difference {difference.max()} levels, mean {difference.mean():.3f} "
-          "(the built-in node uses 512-px tiles with no mirrored border; uprez mirrors 10 px like ncnn)")
+    print(
+        f"outputs: max difference {difference.max()} levels, mean {difference.mean():.3f} "
+        "(the built-in node uses 512-px tiles with no mirrored border; uprez mirrors 10 px like ncnn)"
+    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..core.engine.upscaler import Progress, Upscaler
+from ..core.engine.upscaler import DEFAULT_PREPAD, Progress, Upscaler
 from ..core.imageio import resize
 from ..core.model import LoadedModel
 from ..core.pipeline import Stage, upscale_batch
@@ -16,26 +16,32 @@ from ._upscale_model import from_upscale_model
 
 PRECISIONS = ["auto", "fp32", "fp16", "bf16"]
 GPU_BUDGET_SHARE = 0.75
+# On a GPU, ask ComfyUI to unload other models until the network and a tile of this many
+# pixels fit; tiles then grow into whatever is free.
+WANTED_TILE_PIXELS = 1024 * 1024
 
 
 def as_model(model) -> LoadedModel:  # noqa: ANN001 - UPREZ_MODEL or ComfyUI's UPSCALE_MODEL
     return model if isinstance(model, LoadedModel) else from_upscale_model(model)
 
 
-def upscaler_for(model: LoadedModel, tile: int, precision: str) -> Upscaler:
-    """One Upscaler per (device, precision, tile) and model, kept on the model between runs."""
+def upscaler_for(model: LoadedModel, tile: int, precision: str, border: int = DEFAULT_PREPAD) -> Upscaler:
+    """One Upscaler per (device, precision, tile, border) and model, kept on the model between runs."""
     device = _comfy.device()
     if device.type == "cpu" and precision in ("fp16", "bf16"):
         _comfy.LOG.warning("uprez: %s is not used on the CPU; running in fp32", precision)
         precision = "fp32"
-    key = (str(device), precision, tile)
+    key = (str(device), precision, tile, border)
     cache = model.__dict__.setdefault("_uprez_upscalers", {})
     if key not in cache:
-        cache[key] = Upscaler(model, device=str(device), precision=precision, tile=tile or None)
+        cache[key] = Upscaler(model, device=str(device), precision=precision, tile=tile or None, prepad=border)
     upscaler = cache[key]
     if device.type != "cpu":
-        parameters = sum(p.numel() * p.element_size() for p in upscaler.net.parameters())
-        free = _comfy.make_room(parameters * 4, device)  # ComfyUI unloads other models if needed
+        weights = sum(p.numel() * p.element_size() for p in upscaler.net.parameters())
+        element = next(upscaler.net.parameters()).element_size()
+        head, tail = upscaler.net.bytes_per_pixel(element)
+        needed = weights + (head + tail // 16) * WANTED_TILE_PIXELS
+        free = _comfy.make_room(needed, device)  # ComfyUI unloads other models if it must
         upscaler.memory_budget = int(free * GPU_BUDGET_SHARE) if free else None
     return upscaler
 
@@ -48,9 +54,10 @@ def run(
     tile: int,
     precision: str,
     mask: torch.Tensor | None = None,
+    border: int = DEFAULT_PREPAD,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """IMAGE (and MASK) in, upscaled IMAGE and MASK out; ``size_of(h, w)`` gives the target."""
-    upscaler = upscaler_for(as_model(model), tile, precision)
+    upscaler = upscaler_for(as_model(model), tile, precision, border)
     colour, alpha = image_to_core(image)
     height, width = colour.shape[-2:]
     target = size_of(height, width)

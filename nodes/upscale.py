@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ..core.engine.upscaler import DEFAULT_PREPAD
 from ..core.errors import UprezError
 from ..core.pipeline import MAX_SCALE, output_size
 from ._run import PRECISIONS, as_model, run
@@ -14,6 +15,17 @@ PRECISION_TOOLTIP = (
     "auto: fp16 on CUDA where the model is known safe (tiles that overflow are redone in fp32), fp32 elsewhere."
 )
 MASK_TOOLTIP = "Treated as transparency and returned upscaled with the image."
+BORDER_TOOLTIP = (
+    "Pixels mirrored around the image before the network sees it: 10 as realesrgan-ncnn-vulkan (cleaner "
+    "edges), 0 as ComfyUI's own node (about 16% faster on a 256-px image, 4% on 1024 px)."
+)
+
+
+def optional_inputs() -> dict:
+    return {
+        "mask": ("MASK", {"tooltip": MASK_TOOLTIP}),
+        "border": ("INT", {"default": DEFAULT_PREPAD, "min": 0, "max": 64, "tooltip": BORDER_TOOLTIP}),
+    }
 
 
 def shared_inputs() -> dict:
@@ -46,15 +58,24 @@ class UprezUpscale:
                                     "tooltip": "Output size over input size; 0 uses the model's own scale."}),
                 **shared_inputs(),
             },
-            "optional": {"mask": ("MASK", {"tooltip": MASK_TOOLTIP})},
+            "optional": optional_inputs(),
         }  # fmt: skip
 
-    def upscale(self, model, image: torch.Tensor, scale: float, tile: int, precision: str,  # noqa: ANN001
-                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    def upscale(
+        self,
+        model,  # noqa: ANN001 - UPREZ_MODEL or ComfyUI's UPSCALE_MODEL
+        image: torch.Tensor,
+        scale: float,
+        tile: int,
+        precision: str,
+        mask: torch.Tensor | None = None,
+        border: int = DEFAULT_PREPAD,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         factor = float(scale) or float(as_model(model).scale)
         if not 0 < factor <= MAX_SCALE:
             raise UprezError(f"scale must be above 0 and at most {MAX_SCALE:g}, not {factor:g}")
-        return run(model, image, lambda h, w: output_size(h, w, factor), tile=tile, precision=precision, mask=mask)
+        size_of = lambda h, w: output_size(h, w, factor)  # noqa: E731
+        return run(model, image, size_of, tile=tile, precision=precision, mask=mask, border=border)
 
 
 NODE = UprezUpscale

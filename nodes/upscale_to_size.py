@@ -6,9 +6,10 @@ import math
 
 import torch
 
+from ..core.engine.upscaler import DEFAULT_PREPAD
 from ..core.errors import UprezError
 from ._run import run
-from .upscale import MASK_TOOLTIP, MODEL_TYPES, shared_inputs
+from .upscale import MODEL_TYPES, optional_inputs, shared_inputs
 
 MODES = ["dimensions", "megapixels"]
 MAX_SIDE = 32768
@@ -58,7 +59,7 @@ class UprezUpscaleToSize:
                                          "tooltip": "Output pixel count in millions (megapixels mode)."}),
                 **shared_inputs(),
             },
-            "optional": {"mask": ("MASK", {"tooltip": MASK_TOOLTIP})},
+            "optional": optional_inputs(),
         }  # fmt: skip
 
     def upscale(  # noqa: PLR0913 - ComfyUI passes every input by name
@@ -72,6 +73,7 @@ class UprezUpscaleToSize:
         tile: int,
         precision: str,
         mask: torch.Tensor | None = None,
+        border: int = DEFAULT_PREPAD,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if mode not in MODES:
             raise UprezError(f"unknown mode '{mode}': use dimensions or megapixels")
@@ -79,7 +81,7 @@ class UprezUpscaleToSize:
         def size_of(h: int, w: int) -> tuple[int, int]:
             return target_size(h, w, mode, width, height, megapixels)
 
-        return run(model, image, size_of, tile=tile, precision=precision, mask=mask)
+        return run(model, image, size_of, tile=tile, precision=precision, mask=mask, border=border)
 
 
 NODE = UprezUpscaleToSize

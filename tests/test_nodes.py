@@ -306,3 +306,26 @@ def test_progress_and_interrupt_go_through_comfyui(pack, executor: Executor, mon
     calls["checks"] = -10_000
     executor.run(prompt)
     assert updates and updates[-1] == (16, 16)  # 128 px in 32-px tiles, one step per tile
+
+
+def test_registry_metadata_and_requirements() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["name"] == "uprez" and "comfyui" not in project["project"]["name"].lower()
+    assert project["tool"]["comfy"]["PublisherId"] and project["tool"]["comfy"]["DisplayName"]
+    assert project["project"]["urls"]["Repository"].startswith("https://")
+    wanted = [line for line in (ROOT / "requirements.txt").read_text().splitlines() if line.strip()
+              and not line.lstrip().startswith("#")]  # fmt: skip
+    assert wanted == []  # torch, numpy, Pillow and safetensors come with ComfyUI
+
+
+def test_border_zero_is_the_network_on_the_bare_image(executor: Executor) -> None:
+    prompt = workflow("upscale_comfy_model", **{"1__image": str(DATA / "chelsea_cat.jpg"), "2__model_name": "compact"})
+    prompt["3"]["inputs"]["border"] = 0
+    image, _ = executor.run(prompt)["3"]
+    descriptor = LoadFakeUpscaleModel().load("compact")[0]
+    source = torch.from_numpy(np.asarray(Image.open(DATA / "chelsea_cat.jpg"), dtype=np.float32) / 255)
+    with torch.inference_mode():
+        direct = descriptor(source.permute(2, 0, 1)[None])[0].permute(1, 2, 0)
+    assert (image[0] - direct).abs().max() < 1e-4

@@ -1,112 +1,97 @@
 #!/usr/bin/env python3
-"""uprez installer: standard library only, runnable before anything else is installed.
+"""uprez installer: standard library only, any Python 3.8+, before anything else is installed.
 
-    python install.py                       print this help; change nothing (ComfyUI-Manager runs it so)
-    python install.py gimp [options]        put the GIMP plug-in where GIMP looks for it
+    python install.py [install] [options]   the torch environment, the default model, the GIMP
+                                            plug-in for every GIMP found, the ComfyUI nodes
+    python install.py uninstall             remove exactly what install wrote
+    python install.py doctor                each part as ok or broken, with the fix
+    python install.py gimp|comfyui|engine|models [options]   one step only
 
-The GIMP step copies plugin_gimp/uprez/ to <GIMP>/plug-ins/uprez/ (uprez.py executable) and
-writes uprez.json beside it, naming the Python that runs the engine (`python -m uprez`) and the
-models it knows. More steps (torch environment, ComfyUI, every OS and GIMP flavour) follow.
+Run inside ComfyUI's custom_nodes/ with no arguments (as ComfyUI-Manager does), it changes
+nothing: the nodes need nothing beyond ComfyUI's own packages. --dry-run prints the plan.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
-PLUGIN_SOURCE = ROOT / "plugin_gimp" / "uprez"
-PLUGIN_NAME = "uprez"
-CONFIG_NAME = "uprez.json"
-GIMP_VERSIONS = ("3.0", "2.10")
-PYTHON2_SHEBANG = "#!/usr/bin/env python2\n"  # GIMP 2.10 runs Python-Fu plug-ins with Python 2.7
-ENGINE_CHECK_SECONDS = 300
+from installer import doctor
+from installer.actions import Executor, InstallError, Manifest, uninstall
+from installer.plan import STEPS, Options, describe, plan
+from installer.platforms import data_dir, this_host
+
+REPO = Path(__file__).resolve().parent
+MANIFEST = "install-manifest.json"
+INSIDE_COMFYUI_MESSAGE = (
+    "uprez: the ComfyUI nodes are ready (they need only what ComfyUI already has).\n"
+    "For GIMP and the `uprez` command, run `python install.py install` from a checkout outside ComfyUI.\n"
+)
 
 
-class InstallError(Exception):
-    """A step failed; the message names the step and what to do."""
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="install.py", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    commands = root.add_subparsers(dest="command")
+    for name in ("install", *STEPS):
+        sub = commands.add_parser(name, help="everything" if name == "install" else f"only the {name} step")
+        _options(sub)
+    for name in ("uninstall", "doctor"):
+        _options(commands.add_parser(name))
+    return root
 
 
-def gimp_user_folders(home: Path | None = None, platform: str = sys.platform) -> list[Path]:
-    """GIMP user folders (``.../GIMP/<version>``) that exist: GIMP has run there at least once."""
-    home = home or Path.home()
-    if platform == "win32":
-        bases = [Path(os.environ.get("APPDATA", home / "AppData" / "Roaming")) / "GIMP"]
-    elif platform == "darwin":
-        bases = [home / "Library" / "Application Support" / "GIMP"]
-    else:
-        config = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
-        bases = [config / "GIMP", home / ".var" / "app" / "org.gimp.GIMP" / "config" / "GIMP",
-                 home / "snap" / "gimp" / "current" / ".config" / "GIMP"]  # fmt: skip
-    return [base / version for base in bases for version in GIMP_VERSIONS if (base / version).is_dir()]
+def _options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    sub.add_argument("--python", help="use this Python (with torch) instead of making a venv")
+    sub.add_argument("--data-dir", type=Path, help="uprez's data folder (venv, manifest)")
+    sub.add_argument(
+        "--gimp-dir", type=Path, action="append", default=[], help="a GIMP user folder, e.g. ~/.config/GIMP/3.0"
+    )
+    sub.add_argument("--plug-ins", type=Path, action="append", default=[], help="a GIMP plug-ins folder")
+    sub.add_argument("--gimp2", action="store_true", help="the --plug-ins folders are GIMP 2.10's")
+    sub.add_argument("--comfyui", type=Path, action="append", default=[], help="a ComfyUI folder")
+    sub.add_argument("--comfyui-copy", action="store_true", help="copy the nodes instead of linking them")
+    sub.add_argument("--torch", default="torch==2.13.0", help="the torch requirement (default: the tested one)")
+    sub.add_argument("--torch-index", default="auto", help="auto, pypi, or an index URL for torch")
+    sub.add_argument("--model", default="realesrgan-x4plus", help="the model to fetch and self-test")
 
 
-def engine_models(python: str) -> list[str]:
-    """Model ids from the engine itself; also proves that ``python -m uprez`` runs."""
-    command = [python, "-m", "uprez", "models", "list", "--json"]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=ENGINE_CHECK_SECONDS)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise InstallError(f"gimp: cannot run the engine with {python} ({error}); pass --python") from error
-    if result.returncode != 0:
-        tail = " ".join(result.stderr.split())[-300:]
-        raise InstallError(f"gimp: `{python} -m uprez` failed ({tail}); install uprez into that Python first")
-    return [row["id"] for row in json.loads(result.stdout)["models"]]
+def options_from(args: argparse.Namespace) -> Options:
+    steps = list(STEPS) if args.command in ("install", "uninstall", "doctor") else [args.command]
+    return Options(REPO, steps, args.python, args.data_dir, args.gimp_dir, args.plug_ins, args.gimp2,
+                   args.comfyui, args.comfyui_copy, args.torch, args.torch_index, args.model)  # fmt: skip
 
 
-def install_gimp_plugin(plug_ins: Path, python: str, models: list[str], *, python2: bool = False) -> Path:
-    """Copies the plug-in into ``plug_ins/uprez/`` and writes its config; returns the folder."""
-    target = plug_ins / PLUGIN_NAME
-    target.mkdir(parents=True, exist_ok=True)
-    for source in sorted(PLUGIN_SOURCE.glob("*.py")):
-        text = source.read_text(encoding="utf-8")
-        if python2 and source.name == f"{PLUGIN_NAME}.py":
-            text = PYTHON2_SHEBANG + text.split("\n", 1)[1]
-        (target / source.name).write_text(text, encoding="utf-8")
-    entry = target / f"{PLUGIN_NAME}.py"
-    entry.chmod(0o755)  # GIMP 3 skips a plug-in that is not executable, without a word
-    config = {"python": python, "models": models}
-    (target / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    return target
-
-
-def run_gimp_step(args: argparse.Namespace) -> int:
-    # abspath, not resolve(): a venv's python is a symlink, and resolving it leaves the venv.
-    python = os.path.abspath(args.python) if args.python else sys.executable
-    folders = [Path(p) for p in args.plug_ins] or [f / "plug-ins" for f in gimp_user_folders()]
-    if not folders:
-        raise InstallError("gimp: no GIMP user folder found; start GIMP once, or pass --plug-ins DIR")
-    models = engine_models(python)
-    for folder in folders:
-        python2 = args.gimp2 or folder.parent.name == "2.10"
-        if args.dry_run:
-            print(f"would install the GIMP plug-in into {folder / PLUGIN_NAME} (engine: {python})")
-            continue
-        target = install_gimp_plugin(folder, python, models, python2=python2)
-        print(f"GIMP plug-in installed: {target} (engine: {python}, {len(models)} models)")
-    return 0
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="install.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    steps = parser.add_subparsers(dest="step")
-    gimp = steps.add_parser("gimp", help="install the GIMP plug-in")
-    gimp.add_argument("--plug-ins", action="append", default=[], metavar="DIR",
-                      help="a GIMP plug-ins folder (default: every GIMP user folder found)")  # fmt: skip
-    gimp.add_argument("--python", help="the Python that has uprez and torch (default: this one)")
-    gimp.add_argument("--gimp2", action="store_true", help="the folder belongs to GIMP 2.10 (Python 2 shebang)")
-    gimp.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
-    args = parser.parse_args(argv)
-    if args.step is None:
-        parser.print_help()
+def main(argv: list) -> int:
+    if not argv and REPO.parent.name == "custom_nodes":
+        sys.stdout.write(INSIDE_COMFYUI_MESSAGE)
         return 0
+    commands = ("install", "uninstall", "doctor", *STEPS)
+    if not argv or argv[0] not in commands + ("-h", "--help"):
+        argv = ["install", *argv]  # plain `python install.py [options]` installs
+    args = parser().parse_args(argv)
+    options, host = options_from(args), this_host()
+    manifest = Manifest.load((options.data or data_dir(host)) / MANIFEST)
     try:
-        return run_gimp_step(args)
+        if args.command == "doctor":
+            results = doctor.checks(options, host)
+            print(doctor.report(results))
+            return 0 if all(ok for _, ok, _ in results) else 1
+        if args.command == "uninstall":
+            if args.dry_run:
+                print("\n".join(["would remove:", *manifest.files, *manifest.links, *manifest.folders]))
+                return 0
+            uninstall(manifest)
+            return 0
+        actions = plan(options, host)
+        if args.dry_run:
+            print("\n".join(describe(actions)))
+            return 0
+        changed = Executor(manifest).run(actions)
+        print(f"uprez installed ({changed} change{'s' if changed != 1 else ''}); `python install.py doctor` checks it")
+        return 0
     except InstallError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -62,7 +62,8 @@ def gimp3(tmp_path_factory: pytest.TempPathFactory, ncnn_models: Path) -> Gimp3:
     (CHROOT / "root").chmod(0o755)  # GIMP runs as uid 1000 and must reach bind mounts below /root
     plug_ins = tmp_path_factory.mktemp("plug-ins")
     subprocess.run([sys.executable, str(ROOT / "install.py"), "gimp", "--plug-ins", str(plug_ins),
-                    "--python", sys.executable], check=True, capture_output=True)  # fmt: skip
+                    "--python", sys.executable, "--data-dir", str(plug_ins.parent / "uprez-data")],
+                   check=True, capture_output=True)  # fmt: skip
     work = tmp_path_factory.mktemp("gimp-io")
     work.chmod(0o777)
     make_inputs(work)

@@ -42,14 +42,15 @@ def load_config(path=None):
     except ValueError as error:
         raise EngineError("uprez's GIMP config %s is broken (%s); %s" % (path, error, INSTALL_HINT))
     python = config.get("python") if isinstance(config, dict) else None
-    if not python or not os.path.isfile(python):
+    # With a "command" prefix (flatpak-spawn --host) the Python lives outside GIMP's sandbox.
+    if not python or (not config.get("command") and not os.path.isfile(python)):
         raise EngineError("the Python named in %s (%s) does not exist; %s" % (path, python, INSTALL_HINT))
     return config
 
 
 def command(config, source, target, options):
     """The engine's command line for one file; ``options`` holds validated filter options."""
-    argv = [config["python"], "-m", "uprez", "upscale", source, "-o", target,
+    argv = list(config.get("command", [])) + [config["python"], "-m", "uprez", "upscale", source, "-o", target,
             "--json", "--watch-stdin", "--overwrite",
             "-m", options["model"], "-s", repr(float(options["scale"])),
             "--tile", str(options["tile"]) if options["tile"] else "auto",

@@ -39,6 +39,7 @@ class Options:
     torch: str = "torch==2.13.0"  # the torch uprez is tested with; pinned against dependency drift
     torch_index: str = "auto"
     model: str = "realesrgan-x4plus"
+    base_python: str = sys.executable  # makes the venv: the Python running install.py
 
 
 def engine_python(options: Options, host: Host) -> str:
@@ -67,7 +68,7 @@ def _engine(options: Options, host: Host, python: str) -> List[Action]:
     if not options.python:
         venv = Path(python).parent.parent
         actions.append(Action("engine", "command", str(venv), f"create the torch environment {venv}",
-                              argv=("python3" if host.system != "win32" else "python", "-m", "venv", str(venv)),
+                              argv=(options.base_python, "-m", "venv", str(venv)),
                               skip_if=(python, "-c", "import sys"), creates=str(venv),
                               fix="install Python's venv module (Debian: apt install python3-venv)"))  # fmt: skip
     argv, why = torch_install_argv(python, options.torch, options.torch_index, host)

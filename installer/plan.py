@@ -144,7 +144,9 @@ def model_ids(repo: Path) -> List[str]:
 
 
 def gimp_targets(options: Options, host: Host) -> List[GimpInstall]:
-    given = [GimpInstall("2.10" if options.gimp2 else _version_of(p), p.parent, "native") for p in options.plug_in_dirs]
+    given = [
+        GimpInstall("2.10" if options.gimp2 else _version_of(p), p.parent, "native", p) for p in options.plug_in_dirs
+    ]
     given += [GimpInstall(_version_of(d / "plug-ins"), d, "native") for d in options.gimp_dirs]
     return given or find_gimps(host)
 

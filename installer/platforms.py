@@ -61,10 +61,11 @@ class GimpInstall:
     version: str
     folder: Path
     flavour: str  # "native", "flatpak" or "snap"
+    plug_ins_dir: Optional[Path] = None  # when a plug-ins folder was named directly
 
     @property
     def plug_ins(self) -> Path:
-        return self.folder / "plug-ins"
+        return self.plug_ins_dir or self.folder / "plug-ins"
 
     @property
     def python2(self) -> bool:

@@ -230,3 +230,9 @@ def test_installed_plugin_is_listed_and_runs_in_a_real_gimp(tmp_path: Path, ncnn
     assert report["status"] == "success" and (report["width"], report["height"]) == (256, 256)
     removed = run_install("uninstall", "--data-dir", str(tmp_path / "data"), home=tmp_path)
     assert removed.returncode == 0 and not (gimp_dir / "plug-ins/uprez").exists()
+
+
+def test_a_plug_ins_folder_can_be_named_directly(tmp_path: Path) -> None:
+    options = planning.Options(ROOT, ["gimp"], python="/opt/py", plug_in_dirs=[tmp_path / "my-plug-ins"])
+    targets = {Path(a.target).parent for a in planning.plan(options, host("linux", set())) if a.kind == "write"}
+    assert targets == {tmp_path / "my-plug-ins" / "uprez"}

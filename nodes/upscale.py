@@ -28,6 +28,10 @@ def optional_inputs() -> dict:
     }
 
 
+def model_input() -> dict:
+    return {"model": (MODEL_TYPES, {"tooltip": "From Load Upscale Model (uprez) or ComfyUI's Load Upscale Model."})}
+
+
 def shared_inputs() -> dict:
     return {
         "tile": ("INT", {"default": 0, "min": 0, "max": 16384, "step": 8, "tooltip": TILE_TOOLTIP}),
@@ -52,7 +56,7 @@ class UprezUpscale:
     def INPUT_TYPES(cls) -> dict:  # noqa: N802 - ComfyUI's name
         return {
             "required": {
-                "model": (MODEL_TYPES, {"tooltip": "From Load Upscale Model (uprez) or ComfyUI's Load Upscale Model."}),
+                **model_input(),
                 "image": ("IMAGE", {"tooltip": "The images to upscale (a batch is fine)."}),
                 "scale": ("FLOAT", {"default": 0.0, "min": 0.0, "max": MAX_SCALE, "step": 0.05,
                                     "tooltip": "Output size over input size; 0 uses the model's own scale."}),

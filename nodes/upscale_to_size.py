@@ -9,7 +9,7 @@ import torch
 from ..core.engine.upscaler import DEFAULT_PREPAD
 from ..core.errors import UprezError
 from ._run import run
-from .upscale import MODEL_TYPES, optional_inputs, shared_inputs
+from .upscale import model_input, optional_inputs, shared_inputs
 
 MODES = ["dimensions", "megapixels"]
 MAX_SIDE = 32768
@@ -50,7 +50,7 @@ class UprezUpscaleToSize:
         side = {"default": 0, "min": 0, "max": MAX_SIDE, "step": 8}
         return {
             "required": {
-                "model": (MODEL_TYPES, {"tooltip": "From Load Upscale Model (uprez) or ComfyUI's Load Upscale Model."}),
+                **model_input(),
                 "image": ("IMAGE", {"tooltip": "The images to upscale."}),
                 "mode": (MODES, {"default": "dimensions", "tooltip": "Exact dimensions, or a pixel count."}),
                 "width": ("INT", {**side, "tooltip": "Output width; 0 follows the height."}),

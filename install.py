@@ -20,7 +20,7 @@ from pathlib import Path
 from installer import doctor
 from installer.actions import Executor, InstallError, Manifest, uninstall
 from installer.plan import STEPS, Options, describe, plan
-from installer.platforms import data_dir, this_host
+from installer.platforms import cache_dir, data_dir, this_host
 
 REPO = Path(__file__).resolve().parent
 MANIFEST = "install-manifest.json"
@@ -84,6 +84,7 @@ def main(argv: list) -> int:
                 print("\n".join(["would remove:", *manifest.files, *manifest.links, *manifest.folders]))
                 return 0
             uninstall(manifest)
+            print(f"kept the model cache {cache_dir(host)}: other installs share it; delete it to free space")
             return 0
         actions = plan(options, host)
         if args.dry_run:

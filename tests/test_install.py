@@ -236,3 +236,38 @@ def test_a_plug_ins_folder_can_be_named_directly(tmp_path: Path) -> None:
     options = planning.Options(ROOT, ["gimp"], python="/opt/py", plug_in_dirs=[tmp_path / "my-plug-ins"])
     targets = {Path(a.target).parent for a in planning.plan(options, host("linux", set())) if a.kind == "write"}
     assert targets == {tmp_path / "my-plug-ins" / "uprez"}
+
+
+@pytest.mark.slow
+def test_a_fresh_torch_environment_in_the_user_data_folder(tmp_path: Path, ncnn_models: Path) -> None:
+    """The whole engine step as a new user gets it: venv, torch for this machine, uprez, model, self-test.
+
+    On this machine pytorch.org's CPU index is out of reach, so torch==2.13.0 comes from the
+    default index (the CPU build on local disk): the fallback the plan carries.
+    """
+    home = tmp_path / "home"
+    result = run_install("engine", home=home)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    python = home / ".local/share/uprez/venv/bin/python"
+    probe = subprocess.run([str(python), "-c", "import torch, uprez; print(torch.__version__, uprez.__version__)"],
+                           capture_output=True, text=True)  # fmt: skip
+    assert probe.stdout.split()[0].startswith("2.13.0")
+    models = run_install("models", home=home)
+    assert models.returncode == 0 and "ok: self-test" in models.stdout, models.stdout + models.stderr
+    again = run_install("engine", home=home)
+    assert "(0 changes)" in again.stdout
+    assert run_install("uninstall", home=home).returncode == 0
+    assert not (home / ".local/share/uprez").exists()
+
+
+def test_comfyui_copy_mode_places_a_working_pack(tmp_path: Path) -> None:
+    comfyui = tmp_path / "ComfyUI"
+    (comfyui / "custom_nodes").mkdir(parents=True)
+    result = run_install("comfyui", "--comfyui", str(comfyui), "--comfyui-copy", home=tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    pack = comfyui / "custom_nodes" / "uprez"
+    assert (pack / "__init__.py").is_file() and (pack / "nodes" / "upscale.py").is_file()
+    assert not (pack / "tests").exists() and not (pack / ".git").exists()
+    from comfy_executor import load_pack
+
+    assert "UprezUpscale" in load_pack(pack).NODE_CLASS_MAPPINGS

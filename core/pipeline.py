@@ -57,7 +57,7 @@ def upscale_picture(
     )
     if alpha_plane is not None:
         colour = torch.cat([colour, alpha_plane], dim=1)
-    return picture.with_pixels(from_tensor(colour[0], picture.pixels.dtype))
+    return picture.with_pixels(from_tensor(colour[0], picture.pixels.dtype, upscaler.net.output_rounding))
 
 
 def upscale_batch(

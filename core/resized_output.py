@@ -31,6 +31,7 @@ class ResizedOutput(SRNet):
         self.in_channels, self.out_channels = inner.in_channels, inner.out_channels
         self.unshuffle = inner.unshuffle
         self.preferred_cpu_tile = inner.preferred_cpu_tile
+        self.output_rounding = inner.output_rounding
         self.hyperparameters = dict(getattr(inner, "hyperparameters", {}), output_scale=factor)
         if inner.tail_context is not None:
             self.tail_context = inner.tail_context + RESIZE_CONTEXT

@@ -34,6 +34,8 @@ class SRNet(nn.Module):
     # Largest tile side (core pixels) worth using on a CPU, where big feature maps fall out of
     # cache; None when context is too costly for small tiles to pay off.
     preferred_cpu_tile: int | None = None
+    # How the original tool turned floats into 8/16-bit levels (see core/quantize.py).
+    output_rounding: str = "half_up"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.unshuffle > 1:

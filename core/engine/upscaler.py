@@ -14,6 +14,7 @@ from torch.nn import functional as F
 from ..archs import SRNet
 from ..errors import Cancelled, OutOfMemoryError, UprezError
 from ..model import LoadedModel
+from ..quantize import quantize_
 from . import device as devices
 from .precision import name_of, pick_dtype
 from .tiling import Tile, grid, side_for_budget
@@ -274,7 +275,7 @@ class Upscaler:
             self.fp32_fallbacks += 1
             pieces = self._forward(self._fp32(), x, tile, window, tail_side, cancel)
         for box, y in pieces:
-            _store(out, y, box, area, self.core_scale)
+            _store(out, y, box, area, self.core_scale, self.net.output_rounding)
 
     def _forward(
         self, net: SRNet, x: torch.Tensor, tile: Tile, window: Tile, tail_side: int, cancel: CancelCheck | None
@@ -368,7 +369,7 @@ def _plausible(y: torch.Tensor, x: torch.Tensor) -> bool:
     return not (float(y.amax()) <= 0.0 and float(x.amax()) > BLACK_INPUT_THRESHOLD)
 
 
-def _store(out: torch.Tensor, y: torch.Tensor, box: Tile, area: Tile, scale: int) -> None:
+def _store(out: torch.Tensor, y: torch.Tensor, box: Tile, area: Tile, scale: int, rounding: str) -> None:
     """Writes a cropped output into ``out`` (image coordinates), cut to the image's size.
 
     Clamping, rounding and the cast happen on the device, in ``out``'s layout, so that only
@@ -379,8 +380,7 @@ def _store(out: torch.Tensor, y: torch.Tensor, box: Tile, area: Tile, scale: int
     width = min(y.shape[-1], out.shape[-1] - left)
     y = y[..., :height, :width].float().clamp_(0.0, 1.0)
     if out.dtype in (torch.uint8, torch.uint16):
-        peak = 255.0 if out.dtype == torch.uint8 else 65535.0
-        y = y.mul_(peak).add_(0.5).floor_()
+        y = quantize_(y, 255.0 if out.dtype == torch.uint8 else 65535.0, rounding)
         # uint16 has few kernels on CUDA: round through int32, cast on the host.
         y = y.to(torch.uint8 if out.dtype == torch.uint8 else torch.int32)
     out[..., top : top + height, left : left + width] = y.contiguous().to("cpu").to(out.dtype)

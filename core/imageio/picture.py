@@ -7,6 +7,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from ..quantize import quantize_
+
 # Largest value of each stored sample type; float images are already in [0, 1].
 PEAKS = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
@@ -57,11 +59,11 @@ def to_tensor(pixels: np.ndarray) -> torch.Tensor:
     return tensor.float().div_(peak)
 
 
-def from_tensor(tensor: torch.Tensor, dtype: np.dtype) -> np.ndarray:
-    """``(C, H, W)`` float in [0, 1] to ``(H, W, C)`` samples, rounded half up as ncnn does."""
-    tensor = tensor.clamp(0.0, 1.0)
+def from_tensor(tensor: torch.Tensor, dtype: np.dtype, rounding: str = "half_up") -> np.ndarray:
+    """``(C, H, W)`` float in [0, 1] to ``(H, W, C)`` samples, rounded as ``rounding`` says."""
+    tensor = tensor.float().clamp(0.0, 1.0)
     peak = PEAKS.get(np.dtype(dtype))
     if peak is not None:
-        tensor = tensor.mul(peak).add_(0.5).floor_()
+        tensor = quantize_(tensor, peak, rounding)
         tensor = tensor.to(torch.uint8 if peak == 255.0 else torch.int32)
     return np.ascontiguousarray(tensor.permute(1, 2, 0).numpy().astype(dtype, copy=False))

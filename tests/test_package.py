@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 STDLIB = set(sys.stdlib_module_names)
-CORE_THIRD_PARTY = {"torch", "numpy", "PIL", "safetensors", "cv2", "tifffile"}
+CORE_THIRD_PARTY = {"torch", "numpy", "PIL", "safetensors", "cv2", "tifffile", "h5py"}
 FORBIDDEN_IN_CORE = {"comfy", "comfy_extras", "folder_paths", "gimpfu", "gi", "torchvision", "nodes"}
 
 

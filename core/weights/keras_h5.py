@@ -26,7 +26,10 @@ BATCH_NORM_NAMES = {"gamma": "weight", "beta": "bias", "moving_mean": "running_m
 
 def read(path: Path) -> Weights:
     check_size(path)
-    import h5py  # imported here: only Keras files need it
+    try:
+        import h5py  # imported here: only Keras files need it (ComfyUI does not ship it)
+    except ImportError:
+        raise WeightFileError(path, "is a Keras file, and reading it needs h5py", hint="pip install h5py") from None
 
     try:
         with h5py.File(path, "r") as file:

@@ -13,6 +13,10 @@ from .weights import Weights, read_weights
 
 OUTPUT_SCALE_KEY = "uprez.output_scale"
 OUTPUT_RESAMPLE_KEY = "uprez.output_resample"
+# Longest first, so "x.ncnn.safetensors" loses both parts.
+WEIGHT_FILE_SUFFIXES = (
+    ".ncnn.safetensors", ".safetensors", ".param", ".bin", ".pth", ".pt", ".ckpt", ".h5", ".hdf5", ".pkl.bz2",
+)  # fmt: skip
 
 
 @dataclass
@@ -71,12 +75,12 @@ def build_model(weights: Weights, *, name: str) -> LoadedModel:
     if OUTPUT_SCALE_KEY in weights.metadata:
         factor = float(weights.metadata[OUTPUT_SCALE_KEY])
         net = ResizedOutput(net, factor, weights.metadata.get(OUTPUT_RESAMPLE_KEY, "bicubic")).eval()
-    return LoadedModel(net, arch, name, weights.source, dict(weights.metadata))
+    return LoadedModel(net, arch, name, weights.source, {"uprez.format": weights.format, **weights.metadata})
 
 
 def name_from_path(path: Path) -> str:
     """A model's display name from its file: the name without its weight-file suffixes."""
-    for suffix in (".ncnn.safetensors", ".safetensors", ".param", ".bin", ".pth", ".pt", ".ckpt"):
+    for suffix in WEIGHT_FILE_SUFFIXES:
         if path.name.endswith(suffix):
             return path.name[: -len(suffix)]
     return path.stem

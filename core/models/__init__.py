@@ -2,6 +2,7 @@
 
 from .cache import cache_dir, models_dir, offline
 from .download import download, sha256_of
+from .fetch import fetch_known
 from .ncnn_source import import_pair, package_models_dir
 from .resolve import Availability, Resolved, all_availability, availability, open_model, resolve
 from .zoo import DEFAULT_MODEL, MODELS, KnownModel, find
@@ -16,6 +17,7 @@ __all__ = [
     "availability",
     "cache_dir",
     "download",
+    "fetch_known",
     "find",
     "import_pair",
     "models_dir",

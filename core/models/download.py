@@ -83,13 +83,16 @@ def _fetch(url: str, part: Path, size: int | None, progress: DownloadProgress | 
         headers["Range"] = f"bytes={have}-"
     request = urllib.request.Request(url, headers=headers)
     with urllib.request.urlopen(request, timeout=timeout) as response:
+        if response.headers.get_content_type() == "text/html":
+            # Google Drive's "cannot scan for viruses" page, a login wall, a moved host...
+            raise DownloadError(f"{url}: the server sent a web page, not a model file", hint="download it by hand")
         resumed = have > 0 and response.status == 206
         if not resumed:
             have = 0  # the server ignored the range: start over
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None else size
         with open(part, "ab" if resumed else "wb") as handle:
-            while block := response.read(CHUNK_BYTES):
+            while block := response.read1(CHUNK_BYTES):  # what has arrived: progress moves on slow links
                 handle.write(block)
                 have += len(block)
                 if progress:

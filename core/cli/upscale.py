@@ -27,6 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-s", "--scale", type=float, default=None, help="output scale, any value (default: the model's)"
     )
+    parser.add_argument(
+        "--denoise",
+        type=float,
+        default=None,
+        metavar="0..1",
+        help="realesr-general-x4v3 only: 0 keeps grain, 1 denoises most (default 0.5, as Real-ESRGAN)",
+    )
     parser.add_argument("--tile", default="auto", help="tile side in input pixels, or auto (from free memory)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
@@ -52,7 +59,13 @@ def run(args: argparse.Namespace) -> ExitStatus:
         if args.threads:
             torch.set_num_threads(args.threads)
         allow_download = False if args.no_download else None
-        model = open_model(args.model, allow_download=allow_download, progress=download_reporter(reporter))
+        model = open_model(
+            args.model,
+            allow_download=allow_download,
+            progress=download_reporter(reporter),
+            notice=reporter.message,
+            denoise=args.denoise,
+        )
         upscaler = Upscaler(model, device=args.device, precision=args.precision, tile=tile, prepad=args.prepad)
     except (ModelNotFoundError, WeightFileError, DownloadError) as error:
         reporter.event("error", input=None, message=str(error))

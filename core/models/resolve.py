@@ -6,10 +6,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ModelNotFoundError
+from ..errors import ModelNotFoundError, UprezError
 from ..model import OUTPUT_RESAMPLE_KEY, OUTPUT_SCALE_KEY, LoadedModel, build_model, name_from_path
 from ..weights import read_weights
 from .cache import models_dir, offline
+from .denoise import DEFAULT_DENOISE, DENOISE_MODEL, DENOISE_PARTNER, blend, check_strength
 from .download import DownloadProgress
 from .fetch import Notice, fetch_known
 from .ncnn_source import import_pair, imported_path, package_source, packaged_pair
@@ -121,9 +122,24 @@ def open_model(
     allow_download: bool | None = None,
     progress: DownloadProgress | None = None,
     notice: Notice | None = None,
+    denoise: float | None = None,
 ) -> LoadedModel:
-    """``resolve`` then load: the model the user asked for, ready for an ``Upscaler``."""
+    """``resolve`` then load: the model the user asked for, ready for an ``Upscaler``.
+
+    ``denoise`` (0..1) is realesr-general-x4v3's denoise strength; that model gets Real-ESRGAN's
+    default of 0.5 when it is None, and every other model refuses it.
+    """
     resolved = resolve(spec, allow_download=allow_download, progress=progress, notice=notice)
     weights = read_weights(resolved.path)
     weights.metadata = {**resolved.metadata, **weights.metadata}
-    return build_model(weights, name=resolved.name)
+    is_blendable = resolved.known is not None and resolved.known.id == DENOISE_MODEL
+    if denoise is not None and not is_blendable:
+        raise UprezError(f"--denoise applies to {DENOISE_MODEL} only, not to {resolved.name}")
+    if not is_blendable:
+        return build_model(weights, name=resolved.name)
+    strength = check_strength(DEFAULT_DENOISE if denoise is None else denoise)
+    if strength < 1.0:  # as in Real-ESRGAN, 1 means x4v3 alone and no second file
+        partner = resolve(DENOISE_PARTNER, allow_download=allow_download, progress=progress, notice=notice)
+        weights.state_dict = blend(weights.state_dict, read_weights(partner.path).state_dict, strength)
+    weights.metadata["uprez.denoise"] = f"{strength:g}"
+    return build_model(weights, name=f"{resolved.name} (denoise {strength:g})")

@@ -126,7 +126,7 @@ MODELS: tuple[KnownModel, ...] = (
                  "8dc7edb9ac80ccdc30c3a5dca6616509367f05fbc184ad95b731f05bece96292"),
     ),
     KnownModel(
-        "realesr-general-wdn-x4v3", "Real-ESRGAN", "srvgg", 4, "photo (fast, strong denoise)", "BSD-3-Clause",
+        "realesr-general-wdn-x4v3", "Real-ESRGAN", "srvgg", 4, "photo (fast, weak denoise)", "BSD-3-Clause",
         "realesr-general-wdn-x4v3.pth",
         Download(f"{REAL_ESRGAN_RELEASES}/v0.2.5.0/realesr-general-wdn-x4v3.pth", 4_885_111,
                  "1641f8c4464b9f097c9fdda5589273713f67cf59f3d909e0bd688f0cee269dca"),

@@ -131,7 +131,10 @@ def _self_test(image: Path, model: str) -> str:
 
 
 def model_ids(repo: Path) -> List[str]:
-    """The known model ids, read from core/models/zoo.py (standard library only, no torch)."""
+    """The known model ids that can be fetched, read from core/models/zoo.py (no torch needed).
+
+    Models only a browser can get (Google Drive) stay out of the GIMP menu; -m FILE takes them.
+    """
     name = "uprez_zoo_for_installer"
     spec = importlib.util.spec_from_file_location(name, repo / "core" / "models" / "zoo.py")
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
@@ -140,7 +143,7 @@ def model_ids(repo: Path) -> List[str]:
         spec.loader.exec_module(module)  # type: ignore[union-attr]
     finally:
         del sys.modules[name]
-    return [model.id for model in module.MODELS]
+    return [model.id for model in module.MODELS if model.download or model.ncnn]
 
 
 def gimp_targets(options: Options, host: Host) -> List[GimpInstall]:

@@ -32,6 +32,7 @@ class ResizedOutput(SRNet):
         self.unshuffle = inner.unshuffle
         self.preferred_cpu_tile = inner.preferred_cpu_tile
         self.output_rounding = inner.output_rounding
+        self.original_prepad = inner.original_prepad
         self.hyperparameters = dict(getattr(inner, "hyperparameters", {}), output_scale=factor)
         if inner.tail_context is not None:
             self.tail_context = inner.tail_context + RESIZE_CONTEXT

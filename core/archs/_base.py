@@ -36,6 +36,10 @@ class SRNet(nn.Module):
     preferred_cpu_tile: int | None = None
     # How the original tool turned floats into 8/16-bit levels (see core/quantize.py).
     output_rounding: str = "half_up"
+    # Pixels the original tool mirrored around the whole image (0: it ran the image as it is,
+    # with the convs' zero padding at the border); the engine's default. 10 is
+    # realesrgan-ncnn-vulkan's prepadding.
+    original_prepad: int = 10
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.unshuffle > 1:

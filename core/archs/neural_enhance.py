@@ -63,6 +63,10 @@ class NeuralEnhance(SRNet):
         num_upscale: 2x pixel-shuffle stages; the scale is 2**(num_upscale - num_downscale).
     """
 
+    # The original reflect-pads the whole image by its 24-px tile overlap (--rendering-overlap),
+    # more than the networks' receptive radius: so its borders are exactly a 24-px mirror.
+    original_prepad = 24
+
     def __init__(
         self,
         *,

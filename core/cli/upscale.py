@@ -37,7 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tile", default="auto", help="tile side in input pixels, or auto (from free memory)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
-    parser.add_argument("--prepad", type=int, default=DEFAULT_PREPAD, help="pixels mirrored around the image")
+    parser.add_argument(
+        "--prepad",
+        type=int,
+        default=None,
+        help=f"pixels mirrored around the image (default: as the model's original tool: {DEFAULT_PREPAD} for "
+        "Real-ESRGAN, 24 for neural-enhance, 0 for the others)",
+    )
     parser.add_argument("--alpha", default="resize", choices=ALPHA_MODES, help="how transparency is upscaled")
     parser.add_argument("--format", choices=sorted({s.lstrip(".") for s in FORMATS}), help="output file type")
     parser.add_argument("--suffix", default=None, help="added to output names (default _x<scale>)")

@@ -68,7 +68,8 @@ class Upscaler:
         device: ``auto`` (CUDA > MPS > CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
         precision: ``auto``, ``fp32``, ``fp16`` or ``bf16`` (see ``pick_dtype``).
         tile: largest tile side in input pixels, or None to size tiles from free memory.
-        prepad: pixels mirrored around the image before the network sees it.
+        prepad: pixels mirrored around the image before the network sees it; None takes what
+            the model's original tool did (``SRNet.original_prepad``).
         context: real pixels of context around each tile (input pixels); None picks the
             architecture's own, chosen so that seams stay below visibility.
         memory_budget: bytes the run may plan for; None asks the device.
@@ -81,12 +82,14 @@ class Upscaler:
         device: str = "auto",
         precision: str = "auto",
         tile: int | None = None,
-        prepad: int = DEFAULT_PREPAD,
+        prepad: int | None = None,
         context: int | None = None,
         memory_budget: int | None = None,
     ) -> None:
         if tile is not None and tile < 1:
             raise UprezError(f"tile size must be positive, not {tile}")
+        if prepad is None:
+            prepad = model.net.original_prepad
         if prepad < 0:
             raise UprezError(f"prepad must not be negative, not {prepad}")
         self.model = model

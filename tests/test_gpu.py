@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from support import photo_tensor, seeded_input
+from support import photo_tensor, seed_of, seeded_input, seeded_weights
 from test_engine import _OverflowsInHalf, loaded
 
+from uprez.core import archs
 from uprez.core.engine.upscaler import Upscaler
 
 pytestmark = [
@@ -64,3 +65,18 @@ def test_real_cuda_out_of_memory_splits_tiles(real_model) -> None:
     reference = Upscaler(model, precision="fp32").upscale(image)
     assert result.shape == (3, 2048, 2048)
     assert (result - reference).abs().mean() < 0.5 / 255
+
+
+EXAMPLES = [(arch, example) for arch in archs.all_architectures() for example in arch.examples]
+
+
+@pytest.mark.parametrize(("arch", "example"), EXAMPLES, ids=[f"{a.id}--{e.name}" for a, e in EXAMPLES])
+def test_every_architecture_runs_in_each_precision_on_cuda(arch, example) -> None:
+    net = seeded_weights(arch.module(**example.config), seed_of(f"{arch.id}--{example.name}"))
+    model = loaded(arch.load(arch.rename(net.state_dict(), example.naming)), arch.id)
+    image = seeded_input(net.in_channels, 24, 2)[0]
+    full = Upscaler(model, device="cpu").upscale(image)
+    for precision in ("fp32", "fp16", "bf16"):
+        out = Upscaler(model, precision=precision, tile=16).upscale(image).cpu()
+        assert out.shape == full.shape
+        assert psnr(out, full) > (60.0 if precision == "fp32" else 30.0), precision

@@ -13,8 +13,11 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from original_formats import write_keras_h5
+from PIL import Image
 from support import seeded_weights
 
 from uprez.core.archs import get
@@ -273,3 +276,30 @@ def test_manual_only_models_say_where_to_get_them(isolated_cache: Path) -> None:
     assert known is not None and known.download is None
     with pytest.raises(UprezError, match="drive.google.com"):
         fetch_known(known)
+
+
+def test_a_library_id_downloads_unpacks_and_upscales(
+    isolated_cache: Path, server: FaultyServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``-m edsr-x4``: krasserm's archive fetched, its .h5 unpacked, the picture upscaled."""
+    arch = get("edsr")
+    example = next(e for e in arch.examples if e.name == "keras-x4")
+    net = seeded_weights(arch.module(**example.config), 3)
+    h5 = write_keras_h5(arch.rename(net.state_dict(), "keras"), tmp_path / "weights.h5")
+    server.files["/weights-edsr-16-x4.tar.gz"] = _archive({"weights/edsr-16-x4/weights.h5": h5.read_bytes()})
+    known = zoo.find("edsr-x4")
+    assert known is not None and known.download is not None
+    local = dataclasses.replace(
+        known, download=dataclasses.replace(known.download, url=f"{server.url}/weights-edsr-16-x4.tar.gz")
+    )
+    monkeypatch.setattr(resolve_module, "find", lambda model_id: local if model_id == "edsr-x4" else None)
+    monkeypatch.delenv("UPREZ_OFFLINE")
+    source = tmp_path / "in.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (9, 7, 3), dtype=np.uint8)).save(source)
+
+    assert main(["upscale", str(source), "-m", "edsr-x4", "-o", str(tmp_path / "out.png"), "-q"]) == 0
+    with Image.open(tmp_path / "out.png") as result:
+        assert result.size == (28, 36)
+    assert (isolated_cache / "models" / known.file_name).read_bytes() == h5.read_bytes()
+    assert open_model("edsr-x4").arch.id == "edsr"  # from the cache now: no second request
+    assert len(server.requests) == 1

@@ -5,6 +5,8 @@ for every architecture in test_gpu.py.)"""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -67,3 +69,22 @@ def test_original_file_upscales_like_any_model(arch, example, tmp_path: Path, ca
     assert np.array_equal(outputs["tiled"][..., 3], outputs["whole"][..., 3])
     assert outputs["alpha"].shape == outputs["whole"].shape  # alpha through the network, as Real-ESRGAN can
     assert np.array_equal(outputs["alpha"][..., :3], outputs["whole"][..., :3])
+
+
+def test_original_files_load_without_their_frameworks(tmp_path: Path) -> None:
+    """Reading .h5 and .pkl.bz2 imports no TensorFlow, Keras, Theano or Lasagne (h5py only)."""
+    files = []
+    for arch_id, naming in (("wdsr", "keras"), ("rdn", "isr"), ("neural_enhance", "lasagne")):
+        arch = archs.get(arch_id)
+        example = next(e for e in arch.examples if e.naming == naming)
+        net = seeded_weights(arch.module(**example.config), 1)
+        files.append(WRITERS[naming](arch.rename(net.state_dict(), naming), example, tmp_path / arch_id))
+    script = (
+        "import sys\n"
+        "from uprez.core.model import load_model\n"
+        f"for path in {[str(f) for f in files]!r}: load_model(path)\n"
+        "frameworks = {'tensorflow', 'keras', 'tf_keras', 'theano', 'lasagne', 'tensorflow_addons'}\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & frameworks))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict
+from ._isr_dense import DenseBlock, channel_buffer
 from ._keras import depth_to_space_order, pixel_shuffle_to_depth_to_space
 
 UPSCALINGS = ("ups", "shuffle")
@@ -26,34 +27,6 @@ TILE_CONTEXT_CAP = 48
 # Tail receptive radius in core pixels: UPN1 (2), UPN2 (1), UPN3 (1), and the SR conv's one
 # output pixel, which reaches one core pixel over.
 TAIL_CONTEXT = 5
-
-
-def channel_buffer(x: torch.Tensor, channels: int) -> torch.Tensor:
-    """An empty map like ``x`` with ``channels`` channels, in ``x``'s memory format."""
-    n, _, h, w = x.shape
-    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-    layout = torch.channels_last if channels_last else torch.contiguous_format
-    return torch.empty((n, channels, h, w), dtype=x.dtype, device=x.device, memory_format=layout)
-
-
-class DenseBlock(nn.Module):
-    """C conv+ReLU layers, each fed all earlier maps, then a 1x1 local fusion (no residual)."""
-
-    def __init__(self, *, num_features: int, growth_channels: int, num_convs: int) -> None:
-        super().__init__()
-        nf, gc = num_features, growth_channels
-        self.convs = nn.ModuleList(nn.Conv2d(nf + c * gc, gc, 3, 1, 1) for c in range(num_convs))
-        self.lff = nn.Conv2d(nf + num_convs * gc, nf, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # One buffer for ISR's running concatenation [x, F_1, F_2, ...] instead of a copy per conv.
-        dense = channel_buffer(x, self.lff.in_channels)
-        dense[:, : x.shape[1]] = x
-        filled = x.shape[1]
-        for conv in self.convs:
-            dense[:, filled : filled + conv.out_channels] = F.relu(conv(dense[:, :filled]))
-            filled += conv.out_channels
-        return self.lff(dense)
 
 
 class RDN(SRNet):
@@ -93,7 +66,8 @@ class RDN(SRNet):
         self.sfe1 = nn.Conv2d(in_channels, nf, 3, 1, 1)
         self.sfe2 = nn.Conv2d(nf, nf, 3, 1, 1)
         self.blocks = nn.ModuleList(
-            DenseBlock(num_features=nf, growth_channels=growth_channels, num_convs=num_convs) for _ in range(num_blocks)
+            DenseBlock(num_features=nf, growth_channels=growth_channels, num_convs=num_convs, fusion_kernel=1)
+            for _ in range(num_blocks)
         )
         self.gff1 = nn.Conv2d(num_blocks * nf, nf, 1)
         self.gff2 = nn.Conv2d(nf, nf, 3, 1, 1)

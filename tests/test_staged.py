@@ -7,7 +7,7 @@ import torch
 from support import seeded_input, seeded_weights
 from torch import nn
 
-from uprez.core.archs import _staged, get, rrdbnet
+from uprez.core.archs import _isr_dense, _staged, get, rrdbnet
 
 
 def test_tiles_with_the_receptive_radius_equal_the_whole_map() -> None:
@@ -31,5 +31,23 @@ def test_rrdbnet_trunk_on_cpu_tiles_equals_the_whole_map(size: tuple[int, int], 
     with torch.inference_mode():
         staged = net.forward_head(x)
         monkeypatch.setattr(rrdbnet, "CPU_STAGE_ABOVE", 10**6)
+        whole = net.forward_head(x)
+    torch.testing.assert_close(staged, whole, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("arch_id", "config"),
+    [
+        ("rdn", dict(num_features=8, growth_channels=4, num_convs=3, num_blocks=2, upscale=2)),
+        ("rrdn", dict(num_features=8, growth_channels=4, num_convs=2, num_dense=2, num_blocks=2, upscale=4)),
+    ],
+)
+def test_isr_trunks_on_cpu_tiles_equal_the_whole_map(arch_id: str, config: dict, monkeypatch) -> None:
+    net = seeded_weights(get(arch_id).module(**config), 6)
+    x = torch.nn.functional.interpolate(seeded_input(3, 1, 2), size=(210, 140))
+    x = x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        staged = net.forward_head(x)
+        monkeypatch.setattr(_isr_dense, "CPU_STAGE_ABOVE", 10**6)
         whole = net.forward_head(x)
     torch.testing.assert_close(staged, whole, atol=1e-5, rtol=0)

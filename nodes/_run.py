@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..core.engine.upscaler import DEFAULT_PREPAD, Progress, Upscaler
+from ..core.engine.upscaler import Progress, Upscaler
 from ..core.imageio import resize
 from ..core.model import LoadedModel
 from ..core.pipeline import Stage, upscale_batch
@@ -25,7 +25,12 @@ def as_model(model) -> LoadedModel:  # noqa: ANN001 - UPREZ_MODEL or ComfyUI's U
     return model if isinstance(model, LoadedModel) else from_upscale_model(model)
 
 
-def upscaler_for(model: LoadedModel, tile: int, precision: str, border: int = DEFAULT_PREPAD) -> Upscaler:
+# Pixels mirrored around the image: none by default, as ComfyUI's own node and Real-ESRGAN's
+# Python tool run (realesrgan-ncnn-vulkan mirrors 10; the widget offers it).
+NODE_BORDER = 0
+
+
+def upscaler_for(model: LoadedModel, tile: int, precision: str, border: int = NODE_BORDER) -> Upscaler:
     """One Upscaler per (device, precision, tile, border) and model, kept on the model between runs."""
     device = _comfy.device()
     if device.type == "cpu" and precision in ("fp16", "bf16"):
@@ -54,7 +59,7 @@ def run(
     tile: int,
     precision: str,
     mask: torch.Tensor | None = None,
-    border: int = DEFAULT_PREPAD,
+    border: int = NODE_BORDER,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """IMAGE (and MASK) in, upscaled IMAGE and MASK out; ``size_of(h, w)`` gives the target."""
     upscaler = upscaler_for(as_model(model), tile, precision, border)

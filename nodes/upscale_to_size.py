@@ -6,9 +6,8 @@ import math
 
 import torch
 
-from ..core.engine.upscaler import DEFAULT_PREPAD
 from ..core.errors import UprezError
-from ._run import run
+from ._run import NODE_BORDER, run
 from .upscale import model_input, optional_inputs, shared_inputs
 
 MODES = ["dimensions", "megapixels"]
@@ -73,7 +72,7 @@ class UprezUpscaleToSize:
         tile: int,
         precision: str,
         mask: torch.Tensor | None = None,
-        border: int = DEFAULT_PREPAD,
+        border: int = NODE_BORDER,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if mode not in MODES:
             raise UprezError(f"unknown mode '{mode}': use dimensions or megapixels")

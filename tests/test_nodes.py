@@ -228,7 +228,7 @@ def test_to_size_by_dimensions_and_megapixels(executor: Executor) -> None:
 @pytest.mark.parametrize("which", ["compact", "other"])
 def test_comfyui_upscale_model_input(executor: Executor, which: str) -> None:
     prompt = workflow("upscale_comfy_model", **{"1__image": str(DATA / "chelsea_cat.jpg"), "2__model_name": which})
-    prompt["3"]["inputs"]["precision"] = "fp32"
+    prompt["3"]["inputs"].update(precision="fp32", border=10)  # realesrgan-ncnn-vulkan's mirrored border
     image, _ = executor.run(prompt)["3"]
     descriptor = LoadFakeUpscaleModel().load(which)[0]
     source = torch.from_numpy(np.asarray(Image.open(DATA / "chelsea_cat.jpg"), dtype=np.float32) / 255)
@@ -325,9 +325,10 @@ def test_registry_metadata_and_requirements() -> None:
     assert wanted == []  # torch, numpy, Pillow and safetensors come with ComfyUI
 
 
-def test_border_zero_is_the_network_on_the_bare_image(executor: Executor) -> None:
+def test_default_border_is_none_the_network_on_the_bare_image(executor: Executor) -> None:
     prompt = workflow("upscale_comfy_model", **{"1__image": str(DATA / "chelsea_cat.jpg"), "2__model_name": "compact"})
-    prompt["3"]["inputs"].update(border=0, precision="fp32")
+    prompt["3"]["inputs"].pop("border", None)  # the widget's default, as a new node gets it
+    prompt["3"]["inputs"].update(precision="fp32")
     image, _ = executor.run(prompt)["3"]
     descriptor = LoadFakeUpscaleModel().load("compact")[0]
     source = torch.from_numpy(np.asarray(Image.open(DATA / "chelsea_cat.jpg"), dtype=np.float32) / 255)

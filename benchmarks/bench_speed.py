@@ -7,7 +7,8 @@ run in alternating order within each round, because these machines are shared an
 compare the ratios, not the seconds.
 
     uprez   the library's default path: Upscaler with auto tiles and mirrored borders, uint8 out
-    plain   PyTorch fp32 eager, NCHW, whole image, no padding (ComfyUI/spandrel/RealESRGANer)
+    plain   PyTorch fp32 eager, NCHW, whole image, no padding, the network as written
+            (ComfyUI/spandrel/RealESRGANer; uprez's in-module CPU block tiles switched off)
     ncnn    the ncnn runtime on the CPU, fp32, 200-px tiles with 10 px of mirrored context
 """
 
@@ -42,11 +43,21 @@ def child(method: str, model_id: str, photo: str, threads: int) -> dict:
     pixels = np.asarray(Image.open(photos.photo(photo)).convert("RGB"), dtype=np.float32) / 255
     image = torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
     model = open_model(model_id)
+    if method == "plain":
+        _as_written(model.net)
     first = _timed(method, model, model_id, image, threads)
     # A short first run is dominated by oneDNN building its kernels: time a second one.
     seconds = _timed(method, model, model_id, image, threads) if first < WARM_UP_BELOW_SECONDS else first
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"seconds": seconds, "peak_bytes": peak, "megapixels": image.shape[1] * image.shape[2] / 1e6}
+
+
+def _as_written(net) -> None:
+    """The network as its authors wrote it: without uprez's per-block CPU tiles, which live
+    inside the modules (so plain model.net() would otherwise get them too)."""
+    from uprez.core.archs import _isr_dense, rrdbnet
+
+    rrdbnet.CPU_STAGE_ABOVE = _isr_dense.CPU_STAGE_ABOVE = sys.maxsize
 
 
 def _timed(method: str, model, model_id: str, image, threads: int) -> float:

@@ -10,6 +10,10 @@ compare the ratios, not the seconds.
     plain   PyTorch fp32 eager, NCHW, whole image, no padding, the network as written
             (ComfyUI/spandrel/RealESRGANer; uprez's in-module CPU block tiles switched off)
     ncnn    the ncnn runtime on the CPU, fp32, 200-px tiles with 10 px of mirrored context
+
+It also prints each method's achieved GFLOP/s (the network's conv work per input pixel times
+its speed) beside this machine's own measured peak (one large channels-last conv), so every
+figure has its distance to the limit beside it.
 """
 
 from __future__ import annotations
@@ -49,7 +53,47 @@ def child(method: str, model_id: str, photo: str, threads: int) -> dict:
     # A short first run is dominated by oneDNN building its kernels: time a second one.
     seconds = _timed(method, model, model_id, image, threads) if first < WARM_UP_BELOW_SECONDS else first
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"seconds": seconds, "peak_bytes": peak, "megapixels": image.shape[1] * image.shape[2] / 1e6}
+    megapixels = image.shape[1] * image.shape[2] / 1e6
+    return {"seconds": seconds, "peak_bytes": peak, "megapixels": megapixels,
+            "flop_per_pixel": conv_flop_per_input_pixel(model.net)}  # fmt: skip
+
+
+def conv_flop_per_input_pixel(net, side: int = 32) -> float:
+    """Multiply-adds x 2 of every conv, per input pixel (the network's work, not uprez's)."""
+    import torch
+
+    total = 0
+
+    def count(module, inputs, output) -> None:
+        nonlocal total
+        kernel = module.weight.shape[1] * module.weight.shape[2] * module.weight.shape[3]
+        total += 2 * output.numel() * kernel
+
+    hooks = [m.register_forward_hook(count) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    try:
+        with torch.inference_mode():
+            net(torch.rand(1, net.in_channels, side, side))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total / side**2
+
+
+def machine_peak(threads: int) -> float:
+    """This machine's best conv rate, GFLOP/s: a 64->64 3x3 conv on a 256x256 channels-last map."""
+    import torch
+
+    torch.set_num_threads(threads)
+    x = torch.rand(1, 64, 256, 256).contiguous(memory_format=torch.channels_last)
+    conv = torch.nn.Conv2d(64, 64, 3, 1, 1).to(memory_format=torch.channels_last).eval()
+    flop = 2 * 64 * 64 * 9 * 256 * 256
+    best = float("inf")
+    with torch.inference_mode():
+        for _ in range(8):
+            started = time.perf_counter()
+            conv(x)
+            best = min(best, time.perf_counter() - started)
+    return flop / best / 1e9
 
 
 def _as_written(net) -> None:
@@ -111,13 +155,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--peak-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         method, model_id, photo, threads = args.child
         print(json.dumps(child(method, model_id, photo, int(threads))))
         return
+    if args.peak_child:
+        print(json.dumps(machine_peak(args.peak_child)))
+        return
+    peak = measured_peak(args.threads)
     print(f"threads={args.threads} rounds={args.rounds} (median of rounds; ratios are against 'plain')")
-    print(f"{'model':<24} {'photo':<16} {'method':<6} {'MP/s':>8} {'x plain':>8} {'peak RSS':>9}")
+    print(f"machine peak: {peak:.0f} GFLOP/s (a 64->64 3x3 conv, channels-last, 256x256 map, best of 8)")
+    print(f"{'model':<24} {'photo':<16} {'method':<6} {'MP/s':>8} {'x plain':>8} {'peak RSS':>9} "
+          f"{'GFLOP/s':>8} {'of peak':>8}")  # fmt: skip
     for model_id in args.models:
         for photo in args.photos:
             runs: dict[str, list[dict]] = {m: [] for m in args.methods}
@@ -126,10 +177,15 @@ def main() -> None:
                 for method in args.methods:
                     if method not in skipped:
                         runs[method].append(measure(method, model_id, photo, args.threads))
-            report(model_id, photo, runs, skipped)
+            report(model_id, photo, runs, skipped, peak)
 
 
-def report(model_id: str, photo: str, runs: dict[str, list[dict]], skipped: set[str]) -> None:
+def measured_peak(threads: int) -> float:
+    command = [sys.executable, __file__, "--peak-child", str(threads)]
+    return float(subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip())
+
+
+def report(model_id: str, photo: str, runs: dict[str, list[dict]], skipped: set[str], peak_gflops: float) -> None:
     speed = {m: statistics.median(r["megapixels"] / r["seconds"] for r in rs) for m, rs in runs.items() if rs}
     for method, results in runs.items():
         if method in skipped:
@@ -137,7 +193,10 @@ def report(model_id: str, photo: str, runs: dict[str, list[dict]], skipped: set[
             continue
         ratio = f"{speed[method] / speed['plain']:.2f}" if "plain" in speed else "-"
         peak = max(r["peak_bytes"] for r in results) / 1024**3
-        print(f"{model_id:<24} {photo:<16} {method:<6} {speed[method]:>8.4f} {ratio:>8} {peak:>7.2f} GB")
+        # The network's own work at this speed (uprez's tile context and border not counted).
+        gflops = speed[method] * 1e6 * results[0]["flop_per_pixel"] / 1e9
+        print(f"{model_id:<24} {photo:<16} {method:<6} {speed[method]:>8.4f} {ratio:>8} {peak:>7.2f} GB "
+              f"{gflops:>8.0f} {gflops / peak_gflops:>8.0%}")  # fmt: skip
     sys.stdout.flush()
 
 

@@ -99,9 +99,9 @@ def machine_peak(threads: int) -> float:
 def _as_written(net) -> None:
     """The network as its authors wrote it: without uprez's per-block CPU tiles, which live
     inside the modules (so plain model.net() would otherwise get them too)."""
-    from uprez.core.archs import _isr_dense, rrdbnet
+    from uprez.core.archs import _staged
 
-    rrdbnet.CPU_STAGE_ABOVE = _isr_dense.CPU_STAGE_ABOVE = sys.maxsize
+    _staged.CPU_TILES_ABOVE = sys.maxsize
 
 
 def _timed(method: str, model, model_id: str, image, threads: int) -> float:

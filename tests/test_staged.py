@@ -7,7 +7,7 @@ import torch
 from support import seeded_input, seeded_weights
 from torch import nn
 
-from uprez.core.archs import _isr_dense, _staged, get, rrdbnet
+from uprez.core.archs import _staged, get
 
 
 def test_tiles_with_the_receptive_radius_equal_the_whole_map() -> None:
@@ -30,7 +30,7 @@ def test_rrdbnet_trunk_on_cpu_tiles_equals_the_whole_map(size: tuple[int, int], 
     x = torch.nn.functional.interpolate(x, size=size).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         staged = net.forward_head(x)
-        monkeypatch.setattr(rrdbnet, "CPU_STAGE_ABOVE", 10**6)
+        monkeypatch.setattr(_staged, "CPU_TILES_ABOVE", 10**6)
         whole = net.forward_head(x)
     torch.testing.assert_close(staged, whole, atol=1e-5, rtol=0)
 
@@ -48,6 +48,6 @@ def test_isr_trunks_on_cpu_tiles_equal_the_whole_map(arch_id: str, config: dict,
     x = x.contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         staged = net.forward_head(x)
-        monkeypatch.setattr(_isr_dense, "CPU_STAGE_ABOVE", 10**6)
+        monkeypatch.setattr(_staged, "CPU_TILES_ABOVE", 10**6)
         whole = net.forward_head(x)
     torch.testing.assert_close(staged, whole, atol=1e-5, rtol=0)

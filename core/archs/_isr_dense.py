@@ -6,14 +6,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._staged import apply_in_tiles
+from ._staged import in_cache_sized_tiles
 
-# As for RRDBNet's dense blocks (see rrdbnet.py): on a CPU, large maps go through each block in
-# tiles with its exact receptive radius, so the running concatenation (448 channels in the
-# published RDNs) stays in cache. Same numbers; the RDN C6-D20 trunk ran 1.42x faster on a
-# 256x256 map and 1.56x on 400x400, RRDN's 1.14x on 256x256 (2 threads).
-CPU_STAGE_TILE = 128
-CPU_STAGE_ABOVE = 192
+# On large CPU maps each block runs in tiles with its exact receptive radius (_staged.py), so
+# the running concatenation (448 channels in the published RDNs) stays in cache. Same numbers;
+# the RDN C6-D20 trunk ran 1.42x faster on a 256x256 map and 1.56x on 400x400, RRDN's 1.14x on
+# 256x256 (2 threads).
 
 
 def channel_buffer(x: torch.Tensor, channels: int) -> torch.Tensor:
@@ -37,10 +35,8 @@ class DenseBlock(nn.Module):
         self.lff = nn.Conv2d(nf + num_convs * gc, nf, fusion_kernel, 1, fusion_kernel // 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type == "cpu" and max(x.shape[-2:]) > CPU_STAGE_ABOVE:
-            radius = len(self.convs) + self.lff.kernel_size[0] // 2
-            return apply_in_tiles(self._forward, x, CPU_STAGE_TILE, radius)
-        return self._forward(x)
+        radius = len(self.convs) + self.lff.kernel_size[0] // 2
+        return in_cache_sized_tiles(self._forward, x, radius)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         # One buffer for ISR's running concatenation [x, F_1, F_2, ...] instead of a copy per conv.

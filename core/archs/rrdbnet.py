@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict
-from ._staged import apply_in_tiles
+from ._staged import in_cache_sized_tiles
 
 NEGATIVE_SLOPE = 0.2
 RESIDUAL_SCALE = 0.2
@@ -24,13 +24,10 @@ RESIDUAL_SCALE = 0.2
 TILE_CONTEXT = 48
 # The upsampling tail is four 3x3 convs at 2x and 4x resolution: under two core pixels.
 TAIL_CONTEXT = 2
-# On a CPU a dense block's six maps fall out of the caches on maps past about 200 px (the
-# x4plus trunk ran at 258 GFLOP/s on 96-192 px maps, 218 at 256, 195 at 384). Run there, each
-# dense block goes over ~128-px tiles with its exact 5-px receptive radius instead: the same
-# numbers, 1.08x faster through the engine on 256x256 and 640x480 photos (x4plus, 2 threads).
-CPU_STAGE_TILE = 128
-CPU_STAGE_ABOVE = 192
-DENSE_BLOCK_RADIUS = 5  # five 3x3 convs
+# Five 3x3 convs. On large CPU maps each dense block runs in tiles with this much context
+# (_staged.py): the same numbers, 1.08x faster through the engine on 256x256 and 640x480
+# photos (x4plus, 2 threads).
+DENSE_BLOCK_RADIUS = 5
 
 
 class ResidualDenseBlock(nn.Module):
@@ -60,12 +57,9 @@ class RRDB(nn.Module):
         self.rdb3 = ResidualDenseBlock(num_features=num_features, growth_channels=growth_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type == "cpu" and max(x.shape[-2:]) > CPU_STAGE_ABOVE:
-            out = x
-            for rdb in (self.rdb1, self.rdb2, self.rdb3):
-                out = apply_in_tiles(rdb, out, CPU_STAGE_TILE, DENSE_BLOCK_RADIUS)
-        else:
-            out = self.rdb3(self.rdb2(self.rdb1(x)))
+        out = x
+        for rdb in (self.rdb1, self.rdb2, self.rdb3):
+            out = in_cache_sized_tiles(rdb, out, DENSE_BLOCK_RADIUS)
         return out.mul_(RESIDUAL_SCALE).add_(x)
 
 

@@ -110,6 +110,15 @@ def indices(state_dict: StateDict, pattern: str) -> list[int]:
     return sorted(found)
 
 
+def renamed_layers(state_dict: StateDict, layer_name: Callable[[str], str]) -> dict[str, torch.Tensor]:
+    """``state_dict`` with every key's layer part (all but the last name) passed through ``layer_name``."""
+    renamed = {}
+    for key, value in state_dict.items():
+        layer, _, leaf = key.rpartition(".")
+        renamed[f"{layer_name(layer)}.{leaf}"] = value
+    return renamed
+
+
 def load_strict(module: SRNet, state_dict: StateDict, arch_name: str) -> SRNet:
     """Loads ``state_dict`` into ``module`` and says which keys did not fit, in one line."""
     missing, unexpected = _key_mismatch(module.state_dict().keys(), state_dict.keys())

@@ -10,13 +10,12 @@ last conv ("ups"); ISR's other mode ("shuffle") uses TF's ``depth_to_space`` ins
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict
+from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict, renamed_layers
 from ._isr_dense import DenseBlock, channel_buffer
 from ._keras import depth_to_space_order, pixel_shuffle_to_depth_to_space
 
@@ -183,7 +182,7 @@ def rename(state_dict: StateDict, naming: str) -> dict[str, torch.Tensor]:
     if _shuffles(sd, "conv_last"):
         block = _upscale(sd, "upn3", "conv_last")
         sd["upn3.weight"], sd["upn3.bias"] = pixel_shuffle_to_depth_to_space(sd["upn3.weight"], sd["upn3.bias"], block)
-    return {f"{_to_isr(layer)}.{leaf}": value for layer, leaf, value in _split(sd)}
+    return renamed_layers(sd, _to_isr)
 
 
 def canonical(state_dict: StateDict) -> dict[str, torch.Tensor]:
@@ -192,18 +191,11 @@ def canonical(state_dict: StateDict) -> dict[str, torch.Tensor]:
         raise ValueError("not an RDN state dict")
     if naming == "canonical":
         return dict(state_dict)
-    sd = {f"{_to_canonical(layer)}.{leaf}": value for layer, leaf, value in _split(state_dict)}
+    sd = renamed_layers(state_dict, _to_canonical)
     if _shuffles(sd, "conv_last"):
         block = _upscale(sd, "upn3", "conv_last")
         sd["upn3.weight"], sd["upn3.bias"] = depth_to_space_order(sd["upn3.weight"], sd["upn3.bias"], block)
     return sd
-
-
-def _split(state_dict: StateDict) -> Iterator[tuple[str, str, torch.Tensor]]:
-    """(layer, parameter, tensor) for every key."""
-    for key, value in state_dict.items():
-        layer, _, leaf = key.rpartition(".")
-        yield layer, leaf, value
 
 
 def detect(state_dict: StateDict) -> bool:

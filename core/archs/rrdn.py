@@ -9,13 +9,12 @@ ISR names every layer explicitly, so its files load by name.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict
+from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict, renamed_layers
 from ._isr_dense import DenseBlock
 from ._keras import depth_to_space_order, pixel_shuffle_to_depth_to_space
 
@@ -146,13 +145,6 @@ def _naming_of(state_dict: StateDict) -> str | None:
     return None
 
 
-def _split(state_dict: StateDict) -> Iterator[tuple[str, str, torch.Tensor]]:
-    """(layer, parameter, tensor) for every key."""
-    for key, value in state_dict.items():
-        layer, _, leaf = key.rpartition(".")
-        yield layer, leaf, value
-
-
 def _upscale(state_dict: StateDict) -> int:
     channels = state_dict["conv_last.weight"].shape[1]  # after the shuffle
     width = state_dict["conv_shuffle.weight"].shape[0]
@@ -171,7 +163,7 @@ def rename(state_dict: StateDict, naming: str) -> dict[str, torch.Tensor]:
     sd["conv_shuffle.weight"], sd["conv_shuffle.bias"] = pixel_shuffle_to_depth_to_space(
         sd["conv_shuffle.weight"], sd["conv_shuffle.bias"], block
     )
-    return {f"{_to_isr(layer)}.{leaf}": value for layer, leaf, value in _split(sd)}
+    return renamed_layers(sd, _to_isr)
 
 
 def canonical(state_dict: StateDict) -> dict[str, torch.Tensor]:
@@ -180,7 +172,7 @@ def canonical(state_dict: StateDict) -> dict[str, torch.Tensor]:
         raise ValueError("not an RRDN state dict")
     if naming == "canonical":
         return dict(state_dict)
-    sd = {f"{_to_canonical(layer)}.{leaf}": value for layer, leaf, value in _split(state_dict)}
+    sd = renamed_layers(state_dict, _to_canonical)
     # PreShuffle feeds TF's depth_to_space; reorder its outputs for pixel_shuffle.
     sd["conv_shuffle.weight"], sd["conv_shuffle.bias"] = depth_to_space_order(
         sd["conv_shuffle.weight"], sd["conv_shuffle.bias"], _upscale(sd)

@@ -97,10 +97,10 @@ def _fold_weight_norm(kernel: np.ndarray, g: np.ndarray, initialized: np.ndarray
     A layer never run (``initialized`` False), or saved by TF Addons 0.4 (no flag, and ``g``
     was reset on first call), uses ``g = ||v||``: the kernel as stored.
     """
-    axes = tuple(range(kernel.ndim - 1))
-    norm = np.sqrt(np.maximum(np.square(kernel).sum(axis=axes), WEIGHT_NORM_EPSILON))
     if initialized is None or not bool(initialized):
         return kernel
+    axes = tuple(range(kernel.ndim - 1))
+    norm = np.sqrt(np.maximum(np.square(kernel).sum(axis=axes), WEIGHT_NORM_EPSILON))
     return kernel * (g.astype(np.float32) / norm)
 
 

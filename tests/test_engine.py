@@ -11,6 +11,7 @@ from torch.nn import functional as F
 
 from uprez.core.archs import SRNet, get
 from uprez.core.engine import device as devices
+from uprez.core.engine import precision
 from uprez.core.engine.precision import pick_dtype
 from uprez.core.engine.tiling import Tile, grid, side_for_budget, spans
 from uprez.core.engine.upscaler import MIN_TILE, Progress, Upscaler
@@ -212,6 +213,8 @@ def test_device_and_precision_choice_on_this_machine() -> None:
     assert pick_dtype("auto", cpu, arch) == torch.float32
     with pytest.raises(DeviceError, match="not supported on the CPU"):
         pick_dtype("fp16", cpu, arch)
+    if precision.cpu_has_native_bf16():
+        assert pick_dtype("bf16", cpu, arch) == torch.bfloat16
     with pytest.raises(DeviceError, match="unknown device"):
         devices.pick_device("tpu:0:1")
     if not torch.cuda.is_available():
@@ -258,3 +261,20 @@ def test_copies_of_a_watched_network_watch_their_own_flag() -> None:
 
     Upscaler(twin, device="cpu").upscale(seeded_input(3, 8, 1)[0], cancel=never)
     assert looks["n"] >= 1 + 2  # before the tile, and before each of the copy's own blocks
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_on_the_cpu_only_where_the_cpu_has_it(native: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+    arch, cpu = get("rrdbnet"), devices.pick_device("cpu")
+    assert pick_dtype("auto", cpu, arch) == torch.float32  # auto keeps fp32's exact output on every CPU
+    with pytest.raises(DeviceError, match="fp16 is not supported on the CPU") as refused:
+        pick_dtype("fp16", cpu, arch)
+    assert ("or bf16 (this CPU has it)" in str(refused.value)) == native
+    if native:
+        assert pick_dtype("bf16", cpu, arch) == torch.bfloat16
+        upscaler = Upscaler(rrdb(), device="cpu", precision="bf16")
+        assert next(upscaler.net.parameters()).dtype == torch.bfloat16 and upscaler.describe() == "cpu, bf16"
+    else:
+        with pytest.raises(DeviceError, match="bf16 is not supported on this CPU"):
+            pick_dtype("bf16", cpu, arch)

@@ -15,6 +15,8 @@ from comfy_executor import ExecutionError, Executor, ValidationError, load_pack
 from PIL import Image
 from support import DATA, seeded_weights
 
+from uprez.core.engine.precision import cpu_has_native_bf16
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = Path(__file__).parent / "workflows"
 FAST = "uprez: realesr-animevideov3-x4"
@@ -209,10 +211,13 @@ def test_every_precision_runs(executor: Executor, precision: str, caplog: pytest
     expected, _ = executor.run(reference)["3"]
     if torch.cuda.is_available():
         assert (image - expected).abs().mean() < 2e-3  # half precision on the GPU
+    elif precision == "bf16" and cpu_has_native_bf16():
+        assert 0 < (image - expected).abs().mean() < 2e-3  # AMX or AVX512-BF16: it runs in bf16
+        assert "fp32" not in caplog.text
     else:
-        assert torch.equal(image, expected)  # on the CPU every precision runs in fp32
+        assert torch.equal(image, expected)  # other CPUs run fp16 and bf16 in fp32, and say so
         if precision in ("fp16", "bf16"):
-            assert "fp32" in caplog.text
+            assert "running in fp32" in caplog.text
 
 
 def test_to_size_by_dimensions_and_megapixels(executor: Executor) -> None:

@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict
+from ._residual import add_scaled_
 from ._staged import in_cache_sized_tiles
 
 NEGATIVE_SLOPE = 0.2
@@ -46,7 +47,7 @@ class ResidualDenseBlock(nn.Module):
         x3 = F.leaky_relu(self.conv3(torch.cat((x, x1, x2), 1)), NEGATIVE_SLOPE, inplace=True)
         x4 = F.leaky_relu(self.conv4(torch.cat((x, x1, x2, x3), 1)), NEGATIVE_SLOPE, inplace=True)
         x5 = self.conv5(torch.cat((x, x1, x2, x3, x4), 1))
-        return x5.mul_(RESIDUAL_SCALE).add_(x)
+        return add_scaled_(x5, RESIDUAL_SCALE, x)
 
 
 class RRDB(nn.Module):
@@ -60,7 +61,7 @@ class RRDB(nn.Module):
         out = x
         for rdb in (self.rdb1, self.rdb2, self.rdb3):
             out = in_cache_sized_tiles(rdb, out, DENSE_BLOCK_RADIUS)
-        return out.mul_(RESIDUAL_SCALE).add_(x)
+        return add_scaled_(out, RESIDUAL_SCALE, x)
 
 
 class RRDBNet(SRNet):

@@ -17,6 +17,7 @@ from torch.nn import functional as F
 from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict, renamed_layers
 from ._isr_dense import DenseBlock
 from ._keras import depth_to_space_order, pixel_shuffle_to_depth_to_space
+from ._residual import add_scaled_
 
 BETA = 0.2  # ISR's RRDN(beta=0.2): scales every local and block residual; not stored in files
 TILE_CONTEXT_CAP = 48
@@ -36,7 +37,7 @@ class RRDB(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = x
         for rdb in self.rdbs:  # ISR's LRL_{t}_{d}: x + beta * LFF(x)
-            out = rdb(out).mul_(BETA).add_(out)
+            out = add_scaled_(rdb(out), BETA, out)
         return out.mul(BETA).add_(x)  # RRDB_{t}_out: input + beta * x
 
 

@@ -274,7 +274,8 @@ class Upscaler:
         x = core[..., window.y0 : window.y1, window.x0 : window.x1]
         x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         pieces = self._forward(self.net, x.to(self.dtype), tile, window, tail_side, cancel)
-        if self.dtype != torch.float32 and not all(_plausible(y, x) for _, y in pieces):
+        # fp16 can overflow where fp32 does not; bf16 has fp32's range.
+        if self.dtype == torch.float16 and not all(_plausible(y, x) for _, y in pieces):
             self.fp32_fallbacks += 1
             pieces = self._forward(self._fp32(), x, tile, window, tail_side, cancel)
         for box, y in pieces:

@@ -7,13 +7,14 @@ run in alternating order within each round, because these machines are shared an
 compare the ratios, not the seconds.
 
     uprez   the library's default path: Upscaler with auto tiles and mirrored borders, uint8 out
+    uprez-bf16  the same in bf16, on a CPU that runs it natively (AMX or AVX512-BF16)
     plain   PyTorch fp32 eager, NCHW, whole image, no padding, the network as written
             (ComfyUI/spandrel/RealESRGANer; uprez's in-module CPU block tiles switched off)
     ncnn    the ncnn runtime on the CPU, fp32, 200-px tiles with 10 px of mirrored context
 
 It also prints each method's achieved GFLOP/s (the network's conv work per input pixel times
-its speed) beside this machine's own measured peak (one large channels-last conv), so every
-figure has its distance to the limit beside it.
+its speed) beside this machine's own measured peak in the precision it ran (one large
+channels-last conv, fp32 and bf16), so every figure has its distance to the limit beside it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import time
 
 import photos
 
-METHODS = ("uprez", "plain", "ncnn")
+METHODS = ("uprez", "uprez-bf16", "plain", "ncnn")
 # Plain whole-image RRDBNet keeps every 4x-resolution feature map: about 16 KiB per input pixel.
 PLAIN_BYTES_PER_PIXEL = {"realesrgan-x4plus": 16_384, "realesr-animevideov3-x4": 1_024}
 NCNN_TILE = 200
@@ -79,13 +80,14 @@ def conv_flop_per_input_pixel(net, side: int = 32) -> float:
     return total / side**2
 
 
-def machine_peak(threads: int) -> float:
+def machine_peak(threads: int, precision: str) -> float:
     """This machine's best conv rate, GFLOP/s: a 64->64 3x3 conv on a 256x256 channels-last map."""
     import torch
 
     torch.set_num_threads(threads)
-    x = torch.rand(1, 64, 256, 256).contiguous(memory_format=torch.channels_last)
-    conv = torch.nn.Conv2d(64, 64, 3, 1, 1).to(memory_format=torch.channels_last).eval()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    x = torch.rand(1, 64, 256, 256, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    conv = torch.nn.Conv2d(64, 64, 3, 1, 1).to(dtype=dtype, memory_format=torch.channels_last).eval()
     flop = 2 * 64 * 64 * 9 * 256 * 256
     best = float("inf")
     with torch.inference_mode():
@@ -112,8 +114,9 @@ def _timed(method: str, model, model_id: str, image, threads: int) -> float:
     from uprez.core.models.zoo import find
 
     started = time.perf_counter()
-    if method == "uprez":
-        Upscaler(model).upscale(image, out_dtype=torch.uint8)
+    if method.startswith("uprez"):
+        precision = "bf16" if method == "uprez-bf16" else "auto"
+        Upscaler(model, precision=precision).upscale(image, out_dtype=torch.uint8)
     elif method == "plain":
         with torch.inference_mode():
             output = model.net(image.unsqueeze(0)).clamp_(0, 1)
@@ -155,48 +158,60 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
-    parser.add_argument("--peak-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--peak-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         method, model_id, photo, threads = args.child
         print(json.dumps(child(method, model_id, photo, int(threads))))
         return
     if args.peak_child:
-        print(json.dumps(machine_peak(args.peak_child)))
+        print(json.dumps(machine_peak(int(args.peak_child[0]), args.peak_child[1])))
         return
-    peak = measured_peak(args.threads)
+    methods = list(args.methods)
+    if "uprez-bf16" in methods and not native_bf16():
+        print("uprez-bf16 left out: this CPU has no AMX or AVX512-BF16")
+        methods.remove("uprez-bf16")
+    peaks = {p: measured_peak(args.threads, p) for p in ("fp32", "bf16") if p == "fp32" or "uprez-bf16" in methods}
     print(f"threads={args.threads} rounds={args.rounds} (median of rounds; ratios are against 'plain')")
-    print(f"machine peak: {peak:.0f} GFLOP/s (a 64->64 3x3 conv, channels-last, 256x256 map, best of 8)")
-    print(f"{'model':<24} {'photo':<16} {'method':<6} {'MP/s':>8} {'x plain':>8} {'peak RSS':>9} "
+    for precision, peak in peaks.items():
+        print(f"machine peak {precision}: {peak:.0f} GFLOP/s (64->64 3x3 conv, channels-last, 256x256, best of 8)")
+    print(f"{'model':<24} {'photo':<16} {'method':<10} {'MP/s':>8} {'x plain':>8} {'peak RSS':>9} "
           f"{'GFLOP/s':>8} {'of peak':>8}")  # fmt: skip
     for model_id in args.models:
         for photo in args.photos:
-            runs: dict[str, list[dict]] = {m: [] for m in args.methods}
-            skipped = {m for m in args.methods if m == "plain" and not plain_fits(model_id, photo)}
+            runs: dict[str, list[dict]] = {m: [] for m in methods}
+            skipped = {m for m in methods if m == "plain" and not plain_fits(model_id, photo)}
             for _ in range(args.rounds):
                 for method in args.methods:
                     if method not in skipped:
                         runs[method].append(measure(method, model_id, photo, args.threads))
-            report(model_id, photo, runs, skipped, peak)
+            report(model_id, photo, runs, skipped, peaks)
 
 
-def measured_peak(threads: int) -> float:
-    command = [sys.executable, __file__, "--peak-child", str(threads)]
+def measured_peak(threads: int, precision: str) -> float:
+    command = [sys.executable, __file__, "--peak-child", str(threads), precision]
     return float(subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip())
 
 
-def report(model_id: str, photo: str, runs: dict[str, list[dict]], skipped: set[str], peak_gflops: float) -> None:
+def native_bf16() -> bool:
+    from uprez.core.engine.precision import cpu_has_native_bf16
+
+    return cpu_has_native_bf16()
+
+
+def report(model_id: str, photo: str, runs: dict[str, list[dict]], skipped: set[str], peaks: dict[str, float]) -> None:
     speed = {m: statistics.median(r["megapixels"] / r["seconds"] for r in rs) for m, rs in runs.items() if rs}
     for method, results in runs.items():
         if method in skipped:
-            print(f"{model_id:<24} {photo:<16} {method:<6} {'skipped: needs more memory than this machine has':>30}")
+            print(f"{model_id:<24} {photo:<16} {method:<10} {'skipped: needs more memory than this machine has':>30}")
             continue
         ratio = f"{speed[method] / speed['plain']:.2f}" if "plain" in speed else "-"
         peak = max(r["peak_bytes"] for r in results) / 1024**3
         # The network's own work at this speed (uprez's tile context and border not counted).
         gflops = speed[method] * 1e6 * results[0]["flop_per_pixel"] / 1e9
-        print(f"{model_id:<24} {photo:<16} {method:<6} {speed[method]:>8.4f} {ratio:>8} {peak:>7.2f} GB "
-              f"{gflops:>8.0f} {gflops / peak_gflops:>8.0%}")  # fmt: skip
+        limit = peaks["bf16" if method == "uprez-bf16" else "fp32"]
+        print(f"{model_id:<24} {photo:<16} {method:<10} {speed[method]:>8.4f} {ratio:>8} {peak:>7.2f} GB "
+              f"{gflops:>8.0f} {gflops / limit:>8.0%}")  # fmt: skip
     sys.stdout.flush()
 
 

@@ -19,6 +19,7 @@ from support import DATA, seeded_weights
 
 from uprez.core.archs import get
 from uprez.core.cli import ExitStatus, main
+from uprez.core.cli import upscale as upscale_command
 
 FAST = "realesr-animevideov3-x4"  # the compact official model: real weights, fast on a CPU
 
@@ -100,6 +101,20 @@ def test_a_weight_file_can_be_given_directly(tmp_path: Path) -> None:
     Image.fromarray(np.zeros((10, 7, 3), np.uint8)).save(image)
     assert main(["upscale", str(image), "-m", str(weights), "-q"]) == ExitStatus.OK
     assert size_of(tmp_path / "in_x3.png") == (21, 30)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_cpu_with_native_bf16_is_pointed_at_it(
+    native: bool, ncnn_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.setattr(upscale_command, "cpu_has_native_bf16", lambda: native)
+    image = tmp_path / "in.png"
+    Image.fromarray(np.full((6, 5, 3), 90, np.uint8)).save(image)
+    assert main(["upscale", str(image), "-o", str(tmp_path / "auto.png"), "-m", FAST, "--device", "cpu"]) == 0
+    assert ("--precision bf16 is about 4x faster" in capsys.readouterr().err) == native
+    chosen = ["--device", "cpu", "--precision", "fp32"]
+    assert main(["upscale", str(image), "-o", str(tmp_path / "fp32.png"), "-m", FAST, *chosen]) == ExitStatus.OK
+    assert "--precision bf16" not in capsys.readouterr().err
 
 
 def test_exit_codes(tmp_path: Path, capsys) -> None:

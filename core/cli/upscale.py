@@ -10,6 +10,7 @@ import time
 
 import torch
 
+from ..engine.precision import cpu_has_native_bf16
 from ..engine.upscaler import DEFAULT_PREPAD, Progress, Upscaler
 from ..errors import Cancelled, DeviceError, DownloadError, ModelNotFoundError, UprezError, WeightFileError
 from ..imageio import FORMATS, check_target, read_image, write_image
@@ -87,6 +88,8 @@ def run(args: argparse.Namespace) -> ExitStatus:
     extension = f".{args.format}" if args.format else None
     jobs = plan_jobs(args.inputs, output=args.output, recursive=args.recursive, suffix=suffix, extension=extension)
     reporter.message(f"model {model.describe()} on {upscaler.describe()}")
+    if args.precision == "auto" and upscaler.device.type == "cpu" and cpu_has_native_bf16():
+        reporter.message("this CPU runs bf16 natively: --precision bf16 is about 4x faster, a few levels from fp32")
     args.cancel = _stdin_watch() if args.watch_stdin else None
     return _run_batch(jobs, upscaler, args, scale, reporter)
 

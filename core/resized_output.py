@@ -54,6 +54,9 @@ class ResizedOutput(SRNet):
     def tile_context(self) -> int:
         return self.inner.tile_context() + RESIZE_CONTEXT
 
+    def fp32_layers(self) -> tuple[str, ...]:
+        return tuple(f"inner.{name}" for name in self.inner.fp32_layers())
+
     def bytes_per_pixel(self, element_size: int) -> tuple[int, int]:
         head, tail = self.inner.bytes_per_pixel(element_size)
         resized = self.out_channels * self.scale**2 * element_size

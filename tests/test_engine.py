@@ -278,3 +278,20 @@ def test_bf16_on_the_cpu_only_where_the_cpu_has_it(native: bool, monkeypatch: py
     else:
         with pytest.raises(DeviceError, match="bf16 is not supported on this CPU"):
             pick_dtype("bf16", cpu, arch)
+
+
+def test_bf16_keeps_the_image_and_the_last_layer_in_fp32(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    net = seeded_weights(get("srvgg").module(num_features=8, num_conv=2, upscale=2), 3)
+    last = net.body[-1]
+    with torch.no_grad():  # output = the image plus 0.3 of a level: 8-bit output equals the input
+        last.weight.zero_()
+        last.bias.fill_(0.3 / 255)
+    upscaler = Upscaler(loaded(net, "srvgg"), device="cpu", precision="bf16", prepad=0)
+    assert upscaler.net.body[0].weight.dtype == torch.bfloat16
+    assert upscaler.net.body[-1].weight.dtype == torch.float32
+    levels = torch.arange(256.0).reshape(1, 16, 16).expand(3, 16, 16) / 255
+    out = upscaler.upscale(levels.contiguous(), out_dtype=torch.uint8)
+    expected = F.interpolate(levels[None] * 255, scale_factor=2, mode="nearest")[0].round().to(torch.uint8)
+    # With the image and the sum in bf16 (~1-level steps) 64 of these 256 levels came out moved.
+    assert torch.equal(out, expected)

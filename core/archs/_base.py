@@ -59,6 +59,10 @@ class SRNet(nn.Module):
         """Core pixels of real context a tile needs so that seams stay invisible."""
         raise NotImplementedError
 
+    def fp32_layers(self) -> tuple[str, ...]:
+        """Modules a bf16 run keeps in fp32: those whose rounding would reach the output as it is."""
+        return ()
+
     def bytes_per_pixel(self, element_size: int) -> tuple[int, int]:
         """Working memory per core pixel of (head, tail), or (whole network, 0) when unsplit."""
         raise NotImplementedError

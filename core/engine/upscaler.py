@@ -273,7 +273,9 @@ class Upscaler:
         window = tile.grown(self.context, bounds)
         x = core[..., window.y0 : window.y1, window.x0 : window.x1]
         x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        pieces = self._forward(self.net, x.to(self.dtype), tile, window, tail_side, cancel)
+        # bf16 cannot hold every 8-bit level: its networks take the tile in fp32 (see _prepare).
+        tile_input = x if self.dtype == torch.bfloat16 else x.to(self.dtype)
+        pieces = self._forward(self.net, tile_input, tile, window, tail_side, cancel)
         # fp16 can overflow where fp32 does not; bf16 has fp32's range.
         if self.dtype == torch.float16 and not all(_plausible(y, x) for _, y in pieces):
             self.fp32_fallbacks += 1
@@ -325,7 +327,20 @@ class _Counter:
 def _prepare(net: SRNet, device: torch.device, dtype: torch.dtype) -> SRNet:
     if device.type != "cpu" or dtype != torch.float32:
         net = copy.deepcopy(net)
-    return net.to(device=device, dtype=dtype, memory_format=torch.channels_last).eval()
+    net = net.to(device=device, dtype=dtype, memory_format=torch.channels_last).eval()
+    if dtype == torch.bfloat16:
+        # The network's fp32_layers stay fp32, so dtypes meet inside it: each conv takes its
+        # input in its own weights' dtype (the fp32 tile too).
+        for name in net.fp32_layers():
+            net.get_submodule(name).float()
+        for module in net.modules():
+            if isinstance(module, torch.nn.Conv2d):
+                module.register_forward_pre_hook(_in_weight_dtype)
+    return net
+
+
+def _in_weight_dtype(conv: torch.nn.Conv2d, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    return (args[0].to(conv.weight.dtype), *args[1:])
 
 
 def _watched(net: SRNet) -> SRNet:

@@ -15,7 +15,9 @@ from PIL import Image
 CACHE = Path(__file__).resolve().parent.parent / ".bench-cache"
 PACKAGE = "mate-backgrounds"
 NATURE = "usr/share/backgrounds/mate/nature"
-# name: (source photo, (width, height)); crops are taken from the photo's centre.
+# name: (source photo, (width, height)); crops are taken from the photo's centre. A size larger
+# than its source (6000x4000: no photo in the package is that large) is cut from the photo
+# enlarged with Lanczos just enough to cover it.
 CROPS = {
     "photo-256": ("TwoWings.jpg", (256, 256)),
     "photo-640x480": ("LadyBird.jpg", (640, 480)),
@@ -24,6 +26,7 @@ CROPS = {
     "photo-512-b": ("YellowFlower.jpg", (512, 512)),
     "photo-192-c": ("Storm.jpg", (192, 192)),
     "photo-1024": ("Wood.jpg", (1024, 1024)),
+    "photo-6000x4000": ("Wood.jpg", (6000, 4000)),
 }
 
 
@@ -45,7 +48,12 @@ def photo(name: str) -> Path:
     target = CACHE / "photos" / f"{name}.png"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        with Image.open(_extracted() / NATURE / source_name) as source:
-            left, top = (source.width - width) // 2, (source.height - height) // 2
-            source.convert("RGB").crop((left, top, left + width, top + height)).save(target)
+        with Image.open(_extracted() / NATURE / source_name) as opened:
+            source = opened.convert("RGB")
+        enlarge = max(1.0, width / source.width, height / source.height)
+        if enlarge > 1:
+            size = (round(source.width * enlarge), round(source.height * enlarge))
+            source = source.resize(size, Image.LANCZOS)
+        left, top = (source.width - width) // 2, (source.height - height) // 2
+        source.crop((left, top, left + width, top + height)).save(target)
     return target

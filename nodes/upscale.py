@@ -12,7 +12,7 @@ MODEL_TYPES = "UPREZ_MODEL,UPSCALE_MODEL"
 TILE_TOOLTIP = "Largest tile side in input pixels; 0 sizes tiles from free memory."
 PRECISION_TOOLTIP = (
     "auto: fp16 on CUDA where the model is known safe (tiles that overflow are redone in fp32), fp32 elsewhere. "
-    "bf16 on a CPU with AMX is about 4x faster than fp32 (mean 0.2-0.5 levels apart); fp32 on other CPUs."
+    "bf16 on a CPU with AMX is about 4x faster than fp32 (0.1-0.5 levels apart on average); fp32 on other CPUs."
 )
 MASK_TOOLTIP = "Treated as transparency and returned upscaled with the image."
 BORDER_TOOLTIP = (

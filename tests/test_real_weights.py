@@ -10,6 +10,7 @@ import pytest
 import torch
 from support import photo_tensor
 
+from uprez.core.archs import _staged
 from uprez.core.engine import precision
 from uprez.core.engine.upscaler import Upscaler
 
@@ -100,3 +101,19 @@ def test_bf16_on_the_cpu_stays_close_to_fp32(stem: str, real_model, monkeypatch:
     # Measured here: mean 0.40 / 0.18, max 8 / 3 levels (x4plus / animevideov3) on this crop.
     assert 0 < difference.mean() <= BF16_MEAN_LEVELS, f"mean {difference.mean():.3f} levels"
     assert difference.max() <= BF16_MAX_LEVELS, f"max {difference.max():.0f} levels"
+
+
+def test_the_default_path_equals_the_plain_network(real_model, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The bar for the fast fp32 path: within one level of the network as written, on the
+    # whole image (border 0 on both sides). The block tiles are made to cut this small crop.
+    model = real_model("realesrgan-x4plus")
+    image = photo_tensor("coffee_cup.png")
+    monkeypatch.setattr(_staged, "CPU_TILE", 48)
+    monkeypatch.setattr(_staged, "CPU_TILES_ABOVE", 64)
+    upscaler = Upscaler(model, device="cpu", prepad=0)
+    assert upscaler.plan(128, 128).whole_image
+    ours = upscaler.upscale(image, out_dtype=torch.uint8).int()
+    monkeypatch.setattr(_staged, "CPU_TILES_ABOVE", 10**6)
+    with torch.inference_mode():
+        plain = model.net(image.unsqueeze(0))[0].clamp(0, 1).mul(255).add(0.5).floor().int()
+    assert (ours - plain).abs().max() <= 1

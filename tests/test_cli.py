@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import torch
 from PIL import Image
 from support import DATA, seeded_weights
 
+from uprez.core import cli
 from uprez.core.archs import get
 from uprez.core.cli import ExitStatus, main
 from uprez.core.cli import upscale as upscale_command
@@ -116,6 +118,22 @@ def test_a_cpu_with_native_bf16_is_pointed_at_it(
     chosen = ["--device", "cpu", "--precision", "fp32"]
     assert main(["upscale", str(image), "-o", str(tmp_path / "fp32.png"), "-m", FAST, *chosen]) == ExitStatus.OK
     assert "--precision bf16" not in capsys.readouterr().err
+
+
+def test_the_command_keeps_freed_memory_in_its_own_heap(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append("heap") or True)
+    monkeypatch.setattr(cli.signal, "signal", lambda *_: None)
+    monkeypatch.setattr(sys, "argv", ["uprez", "--version"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.run()
+    assert exit_.value.code == 0 and calls == ["heap"]
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    result = subprocess.run(
+        [sys.executable, "-c", "from uprez.core.cli._heap import keep_freed_memory as k; print(k())"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert result.stdout.strip() == str(glibc)
 
 
 def test_exit_codes(tmp_path: Path, capsys) -> None:

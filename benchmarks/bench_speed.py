@@ -187,7 +187,7 @@ def main() -> None:
             runs: dict[str, list[dict]] = {m: [] for m in methods}
             skipped = {m for m in methods if m == "plain" and not plain_fits(model_id, photo)}
             for _ in range(args.rounds):
-                for method in args.methods:
+                for method in methods:
                     if method not in skipped:
                         runs[method].append(measure(method, model_id, photo, args.threads))
             report(model_id, photo, runs, skipped, peaks)

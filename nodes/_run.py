@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..core.engine.precision import cpu_has_native_bf16
+from ..core.engine.precision import cpu_runs_natively
 from ..core.engine.upscaler import Progress, Upscaler
 from ..core.imageio import resize
 from ..core.model import LoadedModel
@@ -34,7 +34,7 @@ NODE_BORDER = 0
 def upscaler_for(model: LoadedModel, tile: int, precision: str, border: int = NODE_BORDER) -> Upscaler:
     """One Upscaler per (device, precision, tile, border) and model, kept on the model between runs."""
     device = _comfy.device()
-    if device.type == "cpu" and precision in ("fp16", "bf16") and not (precision == "bf16" and cpu_has_native_bf16()):
+    if device.type == "cpu" and precision in PRECISIONS and not cpu_runs_natively(precision):
         # A workflow moves between machines: it still runs, in fp32, where the CPU lacks the half type.
         _comfy.LOG.warning("uprez: %s is not native on this CPU; running in fp32", precision)
         precision = "fp32"

@@ -11,6 +11,8 @@ PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat
 # torch.cpu's probes for the instructions oneDNN runs bf16 convs on: AMX tiles (Sapphire Rapids
 # and later: 4-7x the fp32 rate here) or AVX512-BF16 (Cooper Lake, Zen 4).
 _CPU_BF16_PROBES = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+# Where each half precision is refused on the CPU, for its error message.
+_CPU_LACKS = {"fp16": "the CPU", "bf16": "this CPU (no AMX or AVX512-BF16)"}
 
 
 def pick_dtype(requested: str, device: torch.device, arch: Architecture) -> torch.dtype:
@@ -31,13 +33,16 @@ def pick_dtype(requested: str, device: torch.device, arch: Architecture) -> torc
     if requested not in PRECISIONS:
         raise DeviceError(f"unknown precision '{requested}'", hint="use auto, fp32, fp16 or bf16")
     dtype = PRECISIONS[requested]
-    if device.type == "cpu" and dtype == torch.float16:
-        raise DeviceError("precision fp16 is not supported on the CPU", hint=_cpu_hint())
-    if device.type == "cpu" and dtype == torch.bfloat16 and not cpu_has_native_bf16():
-        raise DeviceError("precision bf16 is not supported on this CPU (no AMX or AVX512-BF16)", hint=_cpu_hint())
+    if device.type == "cpu" and not cpu_runs_natively(requested):
+        raise DeviceError(f"precision {requested} is not supported on {_CPU_LACKS[requested]}", hint=_cpu_hint())
     if dtype == torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise DeviceError("this GPU has no bf16 support", hint="use fp16 or auto")
     return dtype
+
+
+def cpu_runs_natively(requested: str) -> bool:
+    """Whether the CPU runs ``requested`` (auto, fp32, fp16, bf16) in hardware, not emulated."""
+    return requested in ("auto", "fp32") or (requested == "bf16" and cpu_has_native_bf16())
 
 
 def cpu_has_native_bf16() -> bool:

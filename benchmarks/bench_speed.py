@@ -7,7 +7,7 @@ run in alternating order within each round, because these machines are shared an
 compare the ratios, not the seconds.
 
     uprez   the default path as the uprez command runs it: Upscaler with auto tiles and mirrored
-            borders, uint8 out, glibc keeping freed blocks in the heap (core/cli/_heap.py)
+            borders, uint8 out, glibc keeping freed blocks in the heap (core/engine/heap.py)
     uprez-bf16  the same in bf16, on a CPU that runs it natively (AMX or AVX512-BF16)
     plain   PyTorch fp32 eager, NCHW, whole image, no padding, the network as written
             (ComfyUI/spandrel/RealESRGANer; uprez's in-module CPU block tiles switched off)
@@ -44,7 +44,7 @@ def child(method: str, model_id: str, photo: str, threads: int) -> dict:
     from PIL import Image
 
     torch.set_num_threads(threads)
-    from uprez.core.cli._heap import keep_freed_memory
+    from uprez.core.engine.heap import keep_freed_memory
     from uprez.core.models import open_model
 
     if method.startswith("uprez"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import subprocess
@@ -128,12 +129,31 @@ def test_the_command_keeps_freed_memory_in_its_own_heap(monkeypatch: pytest.Monk
     with pytest.raises(SystemExit) as exit_:
         cli.run()
     assert exit_.value.code == 0 and calls == ["heap"]
-    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
-    result = subprocess.run(
-        [sys.executable, "-c", "from uprez.core.cli._heap import keep_freed_memory as k; print(k())"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    assert result.stdout.strip() == str(glibc)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's allocator")
+def test_a_kept_heap_reuses_large_blocks_without_page_faults() -> None:
+    # 64 MiB blocks are over glibc's largest mmap threshold: by default each is mapped afresh.
+    probe = """
+import resource, sys, torch
+from uprez.core.engine import heap
+kept = heap.keep_freed_memory() if sys.argv[1] == "kept" else False
+faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(2):  # the heap grows to hold them
+    torch.ones(16 * 2**20)
+before = faults()
+for _ in range(5):
+    torch.ones(16 * 2**20)
+print(kept, heap.freed_memory_is_kept(), faults() - before)
+"""
+    runs = {}
+    for mode in ("kept", "default"):
+        result = subprocess.run([sys.executable, "-c", probe, mode], capture_output=True, text=True, check=True)
+        kept, reported, faults = result.stdout.split()
+        assert kept == reported == str(mode == "kept")
+        runs[mode] = int(faults)
+    pages = 5 * 64 * 2**20 // resource.getpagesize()
+    assert runs["default"] > pages // 2 and runs["kept"] < pages // 10, runs
 
 
 def test_exit_codes(tmp_path: Path, capsys) -> None:

@@ -11,6 +11,7 @@ from torch.nn import functional as F
 
 from uprez.core.archs import SRNet, get
 from uprez.core.engine import device as devices
+from uprez.core.engine import heap
 from uprez.core.engine import precision
 from uprez.core.engine.precision import pick_dtype
 from uprez.core.engine.tiling import Tile, grid, side_for_budget, spans
@@ -229,6 +230,14 @@ def test_auto_tiles_follow_the_memory_budget() -> None:
     tight = Upscaler(model, memory_budget=8 << 20).plan(300, 200)
     assert roomy.whole_image and roomy.tiles == 1
     assert tight.tiles > 1 and tight.tile < 300
+
+
+@pytest.mark.parametrize("kept", [False, True])
+def test_compact_cpu_tiles_grow_where_the_heap_keeps_freed_memory(kept: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(heap, "_kept", kept)
+    plan = Upscaler(compact(), device="cpu", memory_budget=1 << 30).plan(480, 640)
+    assert (plan.tile, plan.tiles) == ((640, 1) if kept else (320, 4))
+    assert Upscaler(rrdb(), device="cpu", memory_budget=1 << 30).plan(480, 640).whole_image
 
 
 def test_cancel_is_checked_inside_a_tile_between_blocks() -> None:

@@ -16,6 +16,7 @@ from ..errors import Cancelled, OutOfMemoryError, UprezError
 from ..model import LoadedModel
 from ..quantize import quantize_
 from . import device as devices
+from . import heap
 from .precision import name_of, pick_dtype
 from .tiling import Tile, grid, side_for_budget
 
@@ -198,8 +199,9 @@ class Upscaler:
         if self.fixed_tile is not None:
             return self.fixed_tile
         longest = max(area.height, area.width)
-        if self.device.type == "cpu" and self.net.preferred_cpu_tile:
-            longest = min(longest, self.net.preferred_cpu_tile)
+        preferred = self.net.preferred_cpu_tile(heap.freed_memory_is_kept()) if self.device.type == "cpu" else None
+        if preferred:
+            longest = min(longest, preferred)
         head_bpp = self.net.bytes_per_pixel(_element_size(self.dtype))[0] * MEMORY_SAFETY
         budget = self._budget()
         if self.net.tail_context is not None:

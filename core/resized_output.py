@@ -30,6 +30,8 @@ class ResizedOutput(SRNet):
         self.scale = int(exact)
         self.in_channels, self.out_channels = inner.in_channels, inner.out_channels
         self.unshuffle = inner.unshuffle
+        self.preferred_cpu_tile = inner.preferred_cpu_tile
+        self.cpu_tile_reusing_large_blocks = inner.cpu_tile_reusing_large_blocks
         self.output_rounding = inner.output_rounding
         self.original_prepad = inner.original_prepad
         self.hyperparameters = dict(getattr(inner, "hyperparameters", {}), output_scale=factor)
@@ -52,9 +54,6 @@ class ResizedOutput(SRNet):
 
     def tile_context(self) -> int:
         return self.inner.tile_context() + RESIZE_CONTEXT
-
-    def preferred_cpu_tile(self, freed_memory_kept: bool) -> int | None:
-        return self.inner.preferred_cpu_tile(freed_memory_kept)
 
     def fp32_layers(self) -> tuple[str, ...]:
         return tuple(f"inner.{name}" for name in self.inner.fp32_layers())

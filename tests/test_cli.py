@@ -132,28 +132,28 @@ def test_the_command_keeps_freed_memory_in_its_own_heap(monkeypatch: pytest.Monk
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's allocator")
-def test_a_kept_heap_reuses_large_blocks_without_page_faults() -> None:
-    # 64 MiB blocks are over glibc's largest mmap threshold: by default each is mapped afresh.
+def test_large_blocks_come_from_the_heap_only_where_asked() -> None:
+    # 64 MiB blocks are over glibc's largest mmap threshold: by default each is mapped afresh,
+    # page fault by page fault.
     probe = """
 import resource, sys, torch
 from uprez.core.engine import heap
-kept = heap.keep_freed_memory() if sys.argv[1] == "kept" else False
+owned = sys.argv[1] != "library" and heap.keep_freed_memory()
+reused = heap.reuse_large_blocks(sys.argv[1] == "large")
 faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(2):  # the heap grows to hold them
     torch.ones(16 * 2**20)
 before = faults()
 for _ in range(5):
     torch.ones(16 * 2**20)
-print(kept, heap.freed_memory_is_kept(), faults() - before)
+print(owned, reused, faults() - before)
 """
-    runs = {}
-    for mode in ("kept", "default"):
-        result = subprocess.run([sys.executable, "-c", probe, mode], capture_output=True, text=True, check=True)
-        kept, reported, faults = result.stdout.split()
-        assert kept == reported == str(mode == "kept")
-        runs[mode] = int(faults)
     pages = 5 * 64 * 2**20 // resource.getpagesize()
-    assert runs["default"] > pages // 2 and runs["kept"] < pages // 10, runs
+    for mode, owned, reused in (("large", True, True), ("small", True, False), ("library", False, False)):
+        result = subprocess.run([sys.executable, "-c", probe, mode], capture_output=True, text=True, check=True)
+        said_owned, said_reused, faults = result.stdout.split()
+        assert (said_owned, said_reused) == (str(owned), str(reused)), mode
+        assert int(faults) < pages // 10 if reused else int(faults) > pages // 2, (mode, faults)
 
 
 def test_exit_codes(tmp_path: Path, capsys) -> None:

@@ -11,8 +11,7 @@ from torch.nn import functional as F
 
 from uprez.core.archs import SRNet, get
 from uprez.core.engine import device as devices
-from uprez.core.engine import heap
-from uprez.core.engine import precision
+from uprez.core.engine import heap, precision
 from uprez.core.engine.precision import pick_dtype
 from uprez.core.engine.tiling import Tile, grid, side_for_budget, spans
 from uprez.core.engine.upscaler import MIN_TILE, Progress, Upscaler
@@ -232,12 +231,14 @@ def test_auto_tiles_follow_the_memory_budget() -> None:
     assert tight.tiles > 1 and tight.tile < 300
 
 
-@pytest.mark.parametrize("kept", [False, True])
-def test_compact_cpu_tiles_grow_where_the_heap_keeps_freed_memory(kept: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(heap, "_kept", kept)
-    plan = Upscaler(compact(), device="cpu", memory_budget=1 << 30).plan(480, 640)
-    assert (plan.tile, plan.tiles) == ((640, 1) if kept else (320, 4))
-    assert Upscaler(rrdb(), device="cpu", memory_budget=1 << 30).plan(480, 640).whole_image
+@pytest.mark.parametrize("reused", [False, True])
+def test_compact_cpu_tiles_grow_where_large_blocks_are_reused(reused: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[bool] = []
+    monkeypatch.setattr(heap, "reuse_large_blocks", lambda wanted: asked.append(wanted) or (wanted and reused))
+    plan = Upscaler(compact(), device="cpu", memory_budget=1 << 30).plan(480, 1000)
+    assert (plan.tile, plan.tiles) == ((720, 2) if reused else (320, 8))
+    assert Upscaler(rrdb(), device="cpu", memory_budget=1 << 30).plan(480, 1000).whole_image
+    assert asked == [True, False]  # RRDBNet's maps of many sizes would fragment the heap
 
 
 def test_cancel_is_checked_inside_a_tile_between_blocks() -> None:

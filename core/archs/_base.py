@@ -31,6 +31,12 @@ class SRNet(nn.Module):
     out_channels: int = 3
     unshuffle: int = 1
     tail_context: int | None = None
+    # Largest tile side (core pixels) worth using on a CPU, where big feature maps fall out of
+    # cache or are page-faulted in afresh; None when context is too costly for small tiles.
+    preferred_cpu_tile: int | None = None
+    # The same where the process reuses freed blocks of every size (core/engine/heap.py); None
+    # for a network that gains nothing from that (maps of many sizes fragment the heap).
+    cpu_tile_reusing_large_blocks: int | None = None
     # How the original tool turned floats into 8/16-bit levels (see core/quantize.py).
     output_rounding: str = "half_up"
     # Pixels the original tool mirrored around the whole image (0: it ran the image as it is,
@@ -55,12 +61,6 @@ class SRNet(nn.Module):
     def tile_context(self) -> int:
         """Core pixels of real context a tile needs so that seams stay invisible."""
         raise NotImplementedError
-
-    def preferred_cpu_tile(self, freed_memory_kept: bool) -> int | None:
-        """Largest tile side (core pixels) worth using on a CPU; None when context is too
-        costly for small tiles to pay off. ``freed_memory_kept``: whether this process reuses
-        freed blocks of any size (core/engine/heap.py), so large maps cost no page faults."""
-        return None
 
     def fp32_layers(self) -> tuple[str, ...]:
         """Modules a bf16 run keeps in fp32: those whose rounding would reach the output as it is."""

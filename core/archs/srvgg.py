@@ -18,14 +18,17 @@ ACTIVATIONS = ("prelu", "relu", "leakyrelu")
 LEAKY_SLOPE = 0.1  # BasicSR's SRVGGNetCompact uses 0.1, not ESRGAN's 0.2
 # animevideov3-x4, fp32, 2 cores. Under glibc's default allocator, maps over 32 MiB are
 # page-faulted in afresh each time: a 640x480 photo ran 1.46 s in 320-px tiles (maps under
-# it) against 1.9 s whole. In a process that keeps freed memory it ran 1.28 s whole, and a
-# 2000x1500 photo 12.7 s in 720-px tiles against 13.8 s in 320-px and 16.3 s in 1000-px ones
-# (larger maps fall out of the caches).
+# it) against 1.9 s whole. Where large blocks are reused it ran 1.28 s whole, and a
+# 2000x1500 photo 12.7 s in 720-px tiles (1.3 GB peak) against 13.8 s in 320-px ones and
+# 12.5 s in 1000-px ones (1.7 GB).
 CPU_TILE = 320
-CPU_TILE_KEPT_HEAP = 720
+CPU_TILE_REUSING_LARGE_BLOCKS = 720
 
 
 class SRVGGNetCompact(SRNet):
+    preferred_cpu_tile = CPU_TILE
+    cpu_tile_reusing_large_blocks = CPU_TILE_REUSING_LARGE_BLOCKS
+
     def __init__(
         self,
         *,
@@ -62,9 +65,6 @@ class SRVGGNetCompact(SRNet):
         out = F.pixel_shuffle(out, self.scale)
         base = x if self.in_channels == self.out_channels else x[:, : self.out_channels]
         return out.add_(F.interpolate(base, scale_factor=self.scale, mode="nearest"))
-
-    def preferred_cpu_tile(self, freed_memory_kept: bool) -> int | None:
-        return CPU_TILE_KEPT_HEAP if freed_memory_kept else CPU_TILE
 
     def fp32_layers(self) -> tuple[str, ...]:
         # The output is this conv's residual plus the image itself; in bf16 (8 significant bits)

@@ -105,6 +105,9 @@ class Upscaler:
         self.fixed_tile = None if tile is None else max(1, tile // self.unshuffle)
         self.memory_budget = memory_budget
         self.fp32_fallbacks = 0  # tiles redone in fp32 after a half-precision overflow
+        # Only where the process's owner let it (heap.keep_freed_memory); a no-op elsewhere.
+        wanted = self.net.cpu_tile_reusing_large_blocks is not None
+        self._large_blocks_reused = self.device.type == "cpu" and heap.reuse_large_blocks(wanted)
 
     @property
     def scale(self) -> int:
@@ -199,7 +202,10 @@ class Upscaler:
         if self.fixed_tile is not None:
             return self.fixed_tile
         longest = max(area.height, area.width)
-        preferred = self.net.preferred_cpu_tile(heap.freed_memory_is_kept()) if self.device.type == "cpu" else None
+        preferred = None
+        if self.device.type == "cpu":
+            reused = self._large_blocks_reused
+            preferred = self.net.cpu_tile_reusing_large_blocks if reused else self.net.preferred_cpu_tile
         if preferred:
             longest = min(longest, preferred)
         head_bpp = self.net.bytes_per_pixel(_element_size(self.dtype))[0] * MEMORY_SAFETY

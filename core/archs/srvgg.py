@@ -62,9 +62,12 @@ class SRVGGNetCompact(SRNet):
         out = x
         for layer in self.body:
             out = layer(out)
-        out = F.pixel_shuffle(out, self.scale)
+        # The nearest-upsampled input, added before the shuffle: each input pixel goes to the
+        # scale**2 channels that become its block (the same sums, without the upsampled copy).
         base = x if self.in_channels == self.out_channels else x[:, : self.out_channels]
-        return out.add_(F.interpolate(base, scale_factor=self.scale, mode="nearest"))
+        n, _, height, width = out.shape
+        out.view(n, self.out_channels, self.scale**2, height, width).add_(base.unsqueeze(2))
+        return F.pixel_shuffle(out, self.scale)
 
     def fp32_layers(self) -> tuple[str, ...]:
         # The output is this conv's residual plus the image itself; in bf16 (8 significant bits)

@@ -14,7 +14,6 @@ _MMAP_THRESHOLD_MAX = 32 * 1024**2
 _TRIM_NEVER = 2**31 - 1
 
 _libc: ctypes.CDLL | None = None
-_large_blocks_reused = False
 
 
 def keep_freed_memory() -> bool:
@@ -43,8 +42,5 @@ def reuse_large_blocks(wanted: bool) -> bool:
     of many sizes then fragment the heap (x4plus on a 2000x1500 photo: 2.2 GB peak against
     1.5 GB). Blocks mapped before keep their mapping. Returns whether large blocks are reused.
     """
-    global _large_blocks_reused
     # Where the heap cannot grow, glibc still maps a block: no allocation fails for this.
-    if _libc is not None and _libc.mallopt(_M_MMAP_MAX, 0 if wanted else _DEFAULT_MMAP_MAX):
-        _large_blocks_reused = wanted
-    return _large_blocks_reused
+    return _libc is not None and bool(_libc.mallopt(_M_MMAP_MAX, 0 if wanted else _DEFAULT_MMAP_MAX)) and wanted

@@ -202,12 +202,10 @@ class Upscaler:
         if self.fixed_tile is not None:
             return self.fixed_tile
         longest = max(area.height, area.width)
-        preferred = None
         if self.device.type == "cpu":
-            reused = self._large_blocks_reused
-            preferred = self.net.cpu_tile_reusing_large_blocks if reused else self.net.preferred_cpu_tile
-        if preferred:
-            longest = min(longest, preferred)
+            net = self.net
+            preferred = net.cpu_tile_reusing_large_blocks if self._large_blocks_reused else net.preferred_cpu_tile
+            longest = min(longest, preferred or longest)
         head_bpp = self.net.bytes_per_pixel(_element_size(self.dtype))[0] * MEMORY_SAFETY
         budget = self._budget()
         if self.net.tail_context is not None:

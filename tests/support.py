@@ -14,6 +14,12 @@ GOLDEN = Path(__file__).parent / "golden"
 PHOTOS = ("astronaut_face.png", "coffee_cup.png", "chelsea_cat.jpg")
 
 
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of two images in [0, 1]."""
+    mse = float(((a - b) ** 2).mean())
+    return 10 * torch.log10(torch.tensor(1.0 / max(mse, 1e-12))).item()
+
+
 def seed_of(name: str) -> int:
     return zlib.crc32(name.encode())
 

@@ -46,7 +46,8 @@ class MeanShift(nn.Module):
         self.register_buffer("bias", bias.clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight, self.bias)
+        # In the buffers' dtype: a bf16 run keeps this layer in fp32 (EDSR.fp32_layers).
+        return F.conv2d(x.to(self.weight.dtype), self.weight, self.bias)
 
 
 def mean_shifts(normalization: str) -> tuple[MeanShift, MeanShift]:
@@ -125,6 +126,11 @@ class EDSR(SRNet):
 
     def forward_tail(self, features: torch.Tensor) -> torch.Tensor:
         return self.add_mean(self.tail(features)).div_(RGB_RANGE)
+
+    def fp32_layers(self) -> tuple[str, ...]:
+        # The mean shifts and the last conv work in 0..255 around the mean (about 110): bf16's 8
+        # significant bits round there to steps of 0.5-1, a whole 8-bit level at the output.
+        return ("sub_mean", "add_mean", f"tail.{len(self.tail) - 1}")
 
     def tile_context(self) -> int:
         # One pixel per 3x3 conv at input size: head, 2 per block, body's last, the first upsampler conv.

@@ -107,6 +107,29 @@ def test_a_weight_file_can_be_given_directly(tmp_path: Path) -> None:
     assert size_of(tmp_path / "in_x3.png") == (21, 30)
 
 
+def test_compile_is_passed_on_and_runs_uncompiled_where_it_does_not_pay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    net = seeded_weights(get("srvgg").module(num_features=8, num_conv=2, upscale=2), 1)
+    weights = tmp_path / "mine.pth"
+    torch.save({"params": net.state_dict()}, weights)
+    image = tmp_path / "in.png"
+    Image.fromarray(np.full((6, 5, 3), 90, np.uint8)).save(image)
+    asked: list[bool] = []
+    real_init = upscale_command.Upscaler.__init__
+
+    def recording_init(self, *args, **kwargs) -> None:
+        asked.append(kwargs["compile"])
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(upscale_command.Upscaler, "__init__", recording_init)
+    assert main(["upscale", str(image), "-m", str(weights), "--device", "cpu", "--compile"]) == ExitStatus.OK
+    assert asked == [True]
+    said = capsys.readouterr().err
+    assert "on cpu, fp32" in said and ", compiled" not in said  # the CPU runs it eagerly
+    assert size_of(tmp_path / "in_x2.png") == (10, 12)
+
+
 @pytest.mark.parametrize("native", [True, False])
 def test_a_cpu_with_native_bf16_is_pointed_at_it(
     native: bool, ncnn_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys

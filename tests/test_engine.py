@@ -112,6 +112,24 @@ def test_batches_and_integer_outputs(device: str) -> None:
     assert torch.equal(as_uint16.int(), torch.floor(floats * 65535 + 0.5).int())
 
 
+@pytest.mark.parametrize("out_dtype", [torch.uint8, torch.float32])
+@pytest.mark.parametrize("make", [compact, rrdb], ids=["srvgg", "rrdbnet"])
+def test_tiles_assembled_on_a_device_canvas_give_the_same_image(make, out_dtype, monkeypatch) -> None:
+    """CUDA assembles each output on the device before one copy to the host; the same code,
+    forced onto the CPU here, must place every tile (and RRDBNet's tail pieces) where the
+    direct path does."""
+    model = make()
+    batch = seeded_input(3, 29, 5).repeat(2, 1, 1, 1)
+    direct = Upscaler(model, tile=8, device="cpu").upscale(batch, out_dtype=out_dtype)
+    monkeypatch.setattr(Upscaler, "_canvas_bytes", lambda self, height, width, dtype: 1)
+    canvases: list[torch.Tensor] = []
+    real_empty_like = torch.empty_like
+    monkeypatch.setattr(torch, "empty_like", lambda *a, **k: canvases.append(real_empty_like(*a, **k)) or canvases[-1])
+    assembled = Upscaler(model, tile=8, device="cpu").upscale(batch, out_dtype=out_dtype)
+    assert len(canvases) == 2  # one per image
+    assert torch.equal(assembled, direct)
+
+
 def test_progress_counts_every_tile() -> None:
     events: list[Progress] = []
     Upscaler(compact(), tile=8).upscale(seeded_input(3, 20, 1)[0], progress=events.append)

@@ -66,6 +66,11 @@ class SRNet(nn.Module):
         """Modules a bf16 run keeps in fp32: those whose rounding would reach the output as it is."""
         return ()
 
+    def fuse(self, compiler: Callable[[Callable], Callable]) -> None:
+        """Runs the network's hot blocks through ``compiler(function)`` (torch.compile on CUDA,
+        core/engine/compiler.py); an architecture that has none written as functions of
+        tensors keeps running eagerly."""
+
     def bytes_per_pixel(self, element_size: int) -> tuple[int, int]:
         """Working memory per core pixel of (head, tail), or (whole network, 0) when unsplit."""
         raise NotImplementedError

@@ -7,6 +7,8 @@ ESRGAN's original ``model.N`` sequential names. Layers and names follow
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -31,6 +33,17 @@ TAIL_CONTEXT = 2
 DENSE_BLOCK_RADIUS = 5
 
 
+def dense_block(x: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor]) -> torch.Tensor:
+    """ESRGAN's residual dense block as a function of tensors, so that a compiler can fuse its
+    concatenations, biases and activations (``SRNet.fuse``); the module runs it as it is."""
+    features = [x]
+    for weight, bias in zip(weights[:-1], biases[:-1], strict=True):
+        joined = torch.cat(features, 1) if len(features) > 1 else x
+        features.append(F.leaky_relu(F.conv2d(joined, weight, bias, padding=1), NEGATIVE_SLOPE, inplace=True))
+    update = F.conv2d(torch.cat(features, 1), weights[-1], biases[-1], padding=1)
+    return add_scaled_(update, RESIDUAL_SCALE, x)
+
+
 class ResidualDenseBlock(nn.Module):
     def __init__(self, *, num_features: int, growth_channels: int) -> None:
         super().__init__()
@@ -40,14 +53,11 @@ class ResidualDenseBlock(nn.Module):
         self.conv3 = nn.Conv2d(nf + 2 * gc, gc, 3, 1, 1)
         self.conv4 = nn.Conv2d(nf + 3 * gc, gc, 3, 1, 1)
         self.conv5 = nn.Conv2d(nf + 4 * gc, nf, 3, 1, 1)
+        self.function = dense_block  # or its compiled version (RRDBNet.fuse)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x1 = F.leaky_relu(self.conv1(x), NEGATIVE_SLOPE, inplace=True)
-        x2 = F.leaky_relu(self.conv2(torch.cat((x, x1), 1)), NEGATIVE_SLOPE, inplace=True)
-        x3 = F.leaky_relu(self.conv3(torch.cat((x, x1, x2), 1)), NEGATIVE_SLOPE, inplace=True)
-        x4 = F.leaky_relu(self.conv4(torch.cat((x, x1, x2, x3), 1)), NEGATIVE_SLOPE, inplace=True)
-        x5 = self.conv5(torch.cat((x, x1, x2, x3, x4), 1))
-        return add_scaled_(x5, RESIDUAL_SCALE, x)
+        convs = (self.conv1, self.conv2, self.conv3, self.conv4, self.conv5)
+        return self.function(x, [conv.weight for conv in convs], [conv.bias for conv in convs])
 
 
 class RRDB(nn.Module):
@@ -114,6 +124,12 @@ class RRDBNet(SRNet):
             upsampled = F.interpolate(features, scale_factor=2, mode="nearest")
             features = F.leaky_relu(getattr(self, f"conv_up{n}")(upsampled), NEGATIVE_SLOPE, inplace=True)
         return self.conv_last(F.leaky_relu(self.conv_hr(features), NEGATIVE_SLOPE, inplace=True))
+
+    def fuse(self, compiler: Callable[[Callable], Callable]) -> None:
+        fused = compiler(dense_block)
+        for module in self.modules():
+            if isinstance(module, ResidualDenseBlock):
+                module.function = fused
 
     def tile_context(self) -> int:
         return TILE_CONTEXT

@@ -7,6 +7,7 @@ input added back (``shared/reference/seed-architectures.md`` section 5.2).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -25,9 +26,45 @@ CPU_TILE = 320
 CPU_TILE_REUSING_LARGE_BLOCKS = 720
 
 
+def compact_core(
+    x: torch.Tensor,
+    weights: list[torch.Tensor],
+    biases: list[torch.Tensor],
+    slopes: list[torch.Tensor],
+    activation: str,
+    scale: int,
+) -> torch.Tensor:
+    """The whole network as a function of tensors, for a compiler to fuse (``SRNet.fuse``): each
+    conv's bias and activation become one pass. Each conv takes its input in its weights' dtype,
+    as bf16's hooks do for the modules (the last conv stays fp32 there)."""
+    out = x
+    for index, (weight, bias) in enumerate(zip(weights, biases, strict=True)):
+        out = F.conv2d(out.to(weight.dtype), weight, bias, padding=1)
+        if index == len(weights) - 1:
+            break
+        if activation == "prelu":
+            out = F.prelu(out, slopes[index])
+        elif activation == "relu":
+            out = F.relu(out)
+        else:
+            out = F.leaky_relu(out, LEAKY_SLOPE)
+    return _add_input_and_shuffle(out, x, scale)
+
+
+def _add_input_and_shuffle(out: torch.Tensor, x: torch.Tensor, scale: int) -> torch.Tensor:
+    # The nearest-upsampled input, added before the shuffle: each input pixel goes to the
+    # scale**2 channels that become its block (the same sums, without the upsampled copy).
+    n, channels, height, width = out.shape
+    out_channels = channels // scale**2
+    base = x[:, :out_channels] if x.shape[1] != out_channels else x
+    out.view(n, out_channels, scale**2, height, width).add_(base.unsqueeze(2))
+    return F.pixel_shuffle(out, scale)
+
+
 class SRVGGNetCompact(SRNet):
     preferred_cpu_tile = CPU_TILE
     cpu_tile_reusing_large_blocks = CPU_TILE_REUSING_LARGE_BLOCKS
+    fused: Callable | None = None  # compact_core compiled (fuse), used instead of the modules
 
     def __init__(
         self,
@@ -59,15 +96,20 @@ class SRVGGNetCompact(SRNet):
         self.body = nn.ModuleList(layers)
 
     def forward_core(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused is not None:
+            convs, activations = self.body[0::2], self.body[1::2]
+            slopes = [a.weight for a in activations] if self.hyperparameters["activation"] == "prelu" else []
+            weights, biases = [c.weight for c in convs], [c.bias for c in convs]
+            return self.fused(x, weights, biases, slopes, self.hyperparameters["activation"], self.scale)
+        # Module by module (not compact_core), so that the engine's per-layer hooks run: the
+        # cancel check between layers, and bf16's input casts.
         out = x
         for layer in self.body:
             out = layer(out)
-        # The nearest-upsampled input, added before the shuffle: each input pixel goes to the
-        # scale**2 channels that become its block (the same sums, without the upsampled copy).
-        base = x if self.in_channels == self.out_channels else x[:, : self.out_channels]
-        n, _, height, width = out.shape
-        out.view(n, self.out_channels, self.scale**2, height, width).add_(base.unsqueeze(2))
-        return F.pixel_shuffle(out, self.scale)
+        return _add_input_and_shuffle(out, x, self.scale)
+
+    def fuse(self, compiler: Callable[[Callable], Callable]) -> None:
+        self.fused = compiler(compact_core)
 
     def fp32_layers(self) -> tuple[str, ...]:
         # The output is this conv's residual plus the image itself; in bf16 (8 significant bits)

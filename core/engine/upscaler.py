@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -15,8 +16,8 @@ from ..archs import SRNet
 from ..errors import Cancelled, OutOfMemoryError, UprezError
 from ..model import LoadedModel
 from ..quantize import quantize_
+from . import compiler, heap
 from . import device as devices
-from . import heap
 from .precision import name_of, pick_dtype
 from .tiling import Tile, grid, side_for_budget
 
@@ -35,6 +36,11 @@ TAIL_SHARE, TAIL_CAP = 0.25, 512 * 1024**2
 CPU_TAIL_TILE = 32
 # A half-precision tile whose output is all zero while its input is not has overflowed.
 BLACK_INPUT_THRESHOLD = 1 / 255
+# On CUDA each output image is assembled on the device and crosses to page-locked host memory in
+# one copy (53 GB/s on an H200 against 1.5 GB/s into fresh pageable memory); PyTorch keeps freed
+# page-locked blocks for the next image of that size. The canvas may take this share of the budget.
+CANVAS_SHARE = 0.25
+CANVAS_DTYPES = (torch.uint8, torch.float32)
 
 ProgressCallback = Callable[["Progress"], None]
 CancelCheck = Callable[[], bool] | threading.Event
@@ -74,6 +80,9 @@ class Upscaler:
         context: real pixels of context around each tile (input pixels); None picks the
             architecture's own, chosen so that seams stay below visibility.
         memory_budget: bytes the run may plan for; None asks the device.
+        compile: fuse the network's hot blocks with torch.compile where that pays (CUDA with
+            Triton; ``compiled`` says whether it happened). The first image of a process pays
+            the compile (seconds); later ones run faster (see core/engine/compiler.py).
     """
 
     def __init__(
@@ -86,6 +95,7 @@ class Upscaler:
         prepad: int | None = None,
         context: int | None = None,
         memory_budget: int | None = None,
+        compile: bool = False,  # noqa: A002 - torch's own word for it
     ) -> None:
         if tile is not None and tile < 1:
             raise UprezError(f"tile size must be positive, not {tile}")
@@ -96,7 +106,8 @@ class Upscaler:
         self.model = model
         self.device = devices.pick_device(device)
         self.dtype = pick_dtype(precision, self.device, model.arch)
-        self.net = _watched(_prepare(model.net, self.device, self.dtype))
+        self.compiled = compile and compiler.available(self.device)
+        self.net = self._prepared(self.dtype)
         self._fp32_net: SRNet | None = self.net if self.dtype == torch.float32 else None
         self.unshuffle = self.net.unshuffle
         self.core_scale = self.net.scale * self.unshuffle
@@ -114,12 +125,12 @@ class Upscaler:
         return self.net.scale
 
     def describe(self) -> str:
-        """Device and precision in words, e.g. ``cuda (NVIDIA H200), fp16``."""
-        return f"{devices.describe(self.device)}, {name_of(self.dtype)}"
+        """Device and precision in words, e.g. ``cuda (NVIDIA H200), fp16, compiled``."""
+        return f"{devices.describe(self.device)}, {name_of(self.dtype)}" + (", compiled" if self.compiled else "")
 
-    def plan(self, height: int, width: int) -> Plan:
+    def plan(self, height: int, width: int, out_dtype: torch.dtype = torch.float32) -> Plan:
         area = self._valid_area(height, width)
-        side = self._tile_side(area)
+        side = self._tile_side(area, self._canvas_bytes(height, width, out_dtype))
         tiles = len(grid(area, side))
         return Plan(
             tile=side * self.unshuffle,
@@ -153,7 +164,8 @@ class Upscaler:
         for net in nets.values():
             net._uprez_cancel = cancel
         try:
-            return self._upscale(image, progress, cancel, out_dtype)
+            with _exact_fp32_convs(self.device):
+                return self._upscale(image, progress, cancel, out_dtype)
         finally:
             for net in nets.values():
                 net._uprez_cancel = None
@@ -171,14 +183,23 @@ class Upscaler:
             raise UprezError(f"the model takes {self.net.in_channels} channels, the image has {channels}")
         if height < 1 or width < 1:
             raise UprezError("the image is empty")
-        out = torch.empty((n, self.net.out_channels, height * self.scale, width * self.scale), dtype=out_dtype)
+        cuda = self.device.type == "cuda"
+        shape = (n, self.net.out_channels, height * self.scale, width * self.scale)
+        out = torch.empty(shape, dtype=out_dtype, pin_memory=cuda)
         area = self._valid_area(height, width)
-        tiles = grid(area, self._tile_side(area))  # sized once: free memory moves while we run
+        canvas_bytes = self._canvas_bytes(height, width, out_dtype)
+        tiles = grid(area, self._tile_side(area, canvas_bytes))  # sized once: free memory moves while we run
         counter = _Counter(progress, n * len(tiles))
         for index in range(n):
             counter.image_index = index
-            core = self._to_core(batch[index : index + 1].float())
-            self._run_image(core, list(tiles), area, out[index : index + 1], counter, cancel)
+            picture = batch[index : index + 1]
+            # On CUDA the image is mirrored and cut into tiles there: no host-side copies.
+            core = self._to_core((picture.to(self.device) if cuda else picture).float())
+            target = out[index : index + 1]
+            canvas = torch.empty_like(target, device=self.device) if canvas_bytes else target
+            self._run_image(core, list(tiles), area, canvas, counter, cancel)
+            if canvas is not target:
+                target.copy_(canvas)
         return out if image.ndim == 4 else out[0]
 
     # --- geometry -------------------------------------------------------------------------
@@ -198,7 +219,15 @@ class Upscaler:
             image = F.pad(image, (pad, pad + extra_w, pad, pad + extra_h), mode=mode)
         return F.pixel_unshuffle(image, u) if u > 1 else image
 
-    def _tile_side(self, area: Tile) -> int:
+    def _canvas_bytes(self, height: int, width: int, out_dtype: torch.dtype) -> int:
+        """Device memory for assembling one output image there, or 0 where tiles go straight to
+        the host (not CUDA, 16-bit output, or an output too large for the budget)."""
+        if self.device.type != "cuda" or out_dtype not in CANVAS_DTYPES:
+            return 0
+        size = self.net.out_channels * height * width * self.scale**2 * _element_size(out_dtype)
+        return size if size <= self._budget() * CANVAS_SHARE else 0
+
+    def _tile_side(self, area: Tile, reserved: int = 0) -> int:
         if self.fixed_tile is not None:
             return self.fixed_tile
         longest = max(area.height, area.width)
@@ -207,7 +236,7 @@ class Upscaler:
             preferred = net.cpu_tile_reusing_large_blocks if self._large_blocks_reused else net.preferred_cpu_tile
             longest = min(longest, preferred or longest)
         head_bpp = self.net.bytes_per_pixel(_element_size(self.dtype))[0] * MEMORY_SAFETY
-        budget = self._budget()
+        budget = self._budget() - reserved
         if self.net.tail_context is not None:
             budget -= self._tail_budget(budget)
         pad = self.prepad // self.unshuffle
@@ -312,9 +341,15 @@ class Upscaler:
 
     def _fp32(self) -> SRNet:
         if self._fp32_net is None:
-            self._fp32_net = _watched(_prepare(self.model.net, self.device, torch.float32))
+            self._fp32_net = self._prepared(torch.float32)
             self._fp32_net._uprez_cancel = self.net._uprez_cancel
         return self._fp32_net
+
+    def _prepared(self, dtype: torch.dtype) -> SRNet:
+        net = _watched(_prepare(self.model.net, self.device, dtype))
+        if self.compiled:
+            net.fuse(compiler.compiled)
+        return net
 
 
 class _Counter:
@@ -347,6 +382,21 @@ def _prepare(net: SRNet, device: torch.device, dtype: torch.dtype) -> SRNet:
 
 def _in_weight_dtype(conv: torch.nn.Conv2d, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
     return (args[0].to(conv.weight.dtype), *args[1:])
+
+
+@contextlib.contextmanager
+def _exact_fp32_convs(device: torch.device) -> Iterator[None]:
+    """cuDNN runs fp32 convolutions in TF32 by default (products of 10-bit mantissas, fp16's):
+    uprez's fp32, and the fp32 layers of a bf16 run, mean fp32. For the call only."""
+    if device.type != "cuda":
+        yield
+        return
+    before = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
 
 
 def _watched(net: SRNet) -> SRNet:
@@ -408,4 +458,8 @@ def _store(out: torch.Tensor, y: torch.Tensor, box: Tile, area: Tile, scale: int
         y = quantize_(y, 255.0 if out.dtype == torch.uint8 else 65535.0, rounding)
         # uint16 has few kernels on CUDA: round through int32, cast on the host.
         y = y.to(torch.uint8 if out.dtype == torch.uint8 else torch.int32)
-    out[..., top : top + height, left : left + width] = y.contiguous().to("cpu").to(out.dtype)
+    if y.dtype != out.dtype:
+        y = y.to("cpu").to(out.dtype)
+    # Straight into out (the caller's tensor, or the device canvas): the layout change happens
+    # where y is, and no temporary is filled and copied again.
+    out[..., top : top + height, left : left + width].copy_(y)

@@ -65,24 +65,16 @@ def child(method: str, model_id: str, photo: str, threads: int) -> dict:
 
 
 def conv_flop_per_input_pixel(net, side: int = 32) -> float:
-    """Multiply-adds x 2 of every conv, per input pixel (the network's work, not uprez's)."""
+    """Multiply-adds x 2 of every conv, per input pixel (the network's work, not uprez's),
+    counted at the aten level, so convs called as functions count too (RRDBNet's dense blocks)."""
     import torch
+    from torch.utils.flop_counter import FlopCounterMode
 
-    total = 0
-
-    def count(module, inputs, output) -> None:
-        nonlocal total
-        kernel = module.weight.shape[1] * module.weight.shape[2] * module.weight.shape[3]
-        total += 2 * output.numel() * kernel
-
-    hooks = [m.register_forward_hook(count) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
-    try:
-        with torch.inference_mode():
-            net(torch.rand(1, net.in_channels, side, side))
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return total / side**2
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        net(torch.rand(1, net.in_channels, side, side))
+    convolutions = {op: n for op, n in counter.get_flop_counts()["Global"].items() if "convolution" in str(op)}
+    return sum(convolutions.values()) / side**2
 
 
 def machine_peak(threads: int, precision: str) -> float:

@@ -12,6 +12,7 @@ from torch.nn import functional as F
 from uprez.core.archs import SRNet, all_architectures, get
 from uprez.core.engine import device as devices
 from uprez.core.engine import heap, precision
+from uprez.core.engine import upscaler as upscaler_module
 from uprez.core.engine.precision import pick_dtype
 from uprez.core.engine.tiling import Tile, grid, side_for_budget, spans
 from uprez.core.engine.upscaler import MIN_TILE, Progress, Upscaler
@@ -128,6 +129,25 @@ def test_tiles_assembled_on_a_device_canvas_give_the_same_image(make, out_dtype,
     assembled = Upscaler(model, tile=8, device="cpu").upscale(batch, out_dtype=out_dtype)
     assert len(canvases) == 2  # one per image
     assert torch.equal(assembled, direct)
+
+
+def test_cuda_outputs_are_page_locked_up_to_a_size_and_pageable_if_pinning_fails(monkeypatch) -> None:
+    asked: list[bool] = []
+    real_empty = torch.empty
+
+    def recording_empty(*args, pin_memory: bool = False, **kwargs) -> torch.Tensor:
+        asked.append(pin_memory)
+        return real_empty(*args, pin_memory=pin_memory, **kwargs)
+
+    monkeypatch.setattr(torch, "empty", recording_empty)
+    small = upscaler_module._host_output((1, 3, 8, 8), torch.uint8, pinned=True)
+    # This CPU-only torch cannot pin: the request fails and the output is pageable.
+    assert asked == [True, False] and small.shape == (1, 3, 8, 8) and not small.is_pinned()
+    asked.clear()
+    monkeypatch.setattr(upscaler_module, "PINNED_OUTPUT_MAX", 100)
+    upscaler_module._host_output((1, 3, 8, 8), torch.float32, pinned=True)  # 768 bytes: over
+    upscaler_module._host_output((1, 3, 4, 4), torch.uint8, pinned=False)
+    assert asked == [False, False]
 
 
 def test_progress_counts_every_tile() -> None:

@@ -41,6 +41,9 @@ BLACK_INPUT_THRESHOLD = 1 / 255
 # page-locked blocks for the next image of that size. The canvas may take this share of the budget.
 CANVAS_SHARE = 0.25
 CANVAS_DTYPES = (torch.uint8, torch.float32)
+# Page-locked memory cannot be swapped out, and pinning is slow for huge buffers (and can fail
+# on a small machine): larger outputs stay pageable.
+PINNED_OUTPUT_MAX = 1024**3
 
 ProgressCallback = Callable[["Progress"], None]
 CancelCheck = Callable[[], bool] | threading.Event
@@ -185,7 +188,7 @@ class Upscaler:
             raise UprezError("the image is empty")
         cuda = self.device.type == "cuda"
         shape = (n, self.net.out_channels, height * self.scale, width * self.scale)
-        out = torch.empty(shape, dtype=out_dtype, pin_memory=cuda)
+        out = _host_output(shape, out_dtype, pinned=cuda)
         area = self._valid_area(height, width)
         canvas_bytes = self._canvas_bytes(height, width, out_dtype)
         tiles = grid(area, self._tile_side(area, canvas_bytes))  # sized once: free memory moves while we run
@@ -382,6 +385,15 @@ def _prepare(net: SRNet, device: torch.device, dtype: torch.dtype) -> SRNet:
 
 def _in_weight_dtype(conv: torch.nn.Conv2d, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
     return (args[0].to(conv.weight.dtype), *args[1:])
+
+
+def _host_output(shape: tuple[int, ...], dtype: torch.dtype, *, pinned: bool) -> torch.Tensor:
+    if pinned and math.prod(shape) * dtype.itemsize <= PINNED_OUTPUT_MAX:
+        try:
+            return torch.empty(shape, dtype=dtype, pin_memory=True)
+        except RuntimeError:
+            pass  # the driver would not pin it: pageable memory works, only slower
+    return torch.empty(shape, dtype=dtype)
 
 
 @contextlib.contextmanager

@@ -4,6 +4,8 @@ never stops an upscale. The speed itself is measured on CUDA (benchmarks/gpu_lev
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 from support import seeded_input, seeded_weights
@@ -54,6 +56,9 @@ def test_dense_blocks_swap_in_what_the_compiler_returns() -> None:
     assert not torch.equal(fused[0], eager[0])
 
 
+@pytest.mark.skipif(
+    not any(shutil.which(c) for c in ("g++", "c++", "clang++")), reason="Inductor's CPU backend needs a C++ compiler"
+)
 @pytest.mark.parametrize("make", [compact, rrdb], ids=["srvgg", "rrdbnet"])
 def test_really_compiled_networks_match_eager_at_any_size(make) -> None:
     """torch.compile on the CPU here (Inductor's C++ backend): the same functions CUDA compiles

@@ -176,7 +176,9 @@ print(owned, reused, faults() - before)
         result = subprocess.run([sys.executable, "-c", probe, mode], capture_output=True, text=True, check=True)
         said_owned, said_reused, faults = result.stdout.split()
         assert (said_owned, said_reused) == (str(owned), str(reused)), mode
-        assert int(faults) < pages // 10 if reused else int(faults) > pages // 2, (mode, faults)
+        # Reused: none, or about once in three runs one block's pages (the heap grows once more
+        # while it settles, measured 0 or 16384 of 81920); by default every block's.
+        assert int(faults) < pages // 4 if reused else int(faults) > pages // 2, (mode, faults)
 
 
 def test_exit_codes(tmp_path: Path, capsys) -> None:

@@ -31,17 +31,25 @@ def as_model(model) -> LoadedModel:  # noqa: ANN001 - UPREZ_MODEL or ComfyUI's U
 NODE_BORDER = 0
 
 
-def upscaler_for(model: LoadedModel, tile: int, precision: str, border: int = NODE_BORDER) -> Upscaler:
-    """One Upscaler per (device, precision, tile, border) and model, kept on the model between runs."""
+def upscaler_for(
+    model: LoadedModel,
+    tile: int,
+    precision: str,
+    border: int = NODE_BORDER,
+    compile: bool = False,  # noqa: A002
+) -> Upscaler:
+    """One Upscaler per (device, precision, tile, border, compile) and model, kept on the model between runs."""
     device = _comfy.device()
     if device.type == "cpu" and precision in PRECISIONS and not cpu_runs_natively(precision):
         # A workflow moves between machines: it still runs, in fp32, where the CPU lacks the half type.
         _comfy.LOG.warning("uprez: %s is not native on this CPU; running in fp32", precision)
         precision = "fp32"
-    key = (str(device), precision, tile, border)
+    key = (str(device), precision, tile, border, compile)
     cache = model.__dict__.setdefault("_uprez_upscalers", {})
     if key not in cache:
-        cache[key] = Upscaler(model, device=str(device), precision=precision, tile=tile or None, prepad=border)
+        cache[key] = Upscaler(
+            model, device=str(device), precision=precision, tile=tile or None, prepad=border, compile=compile
+        )
     upscaler = cache[key]
     if device.type != "cpu":
         weights = sum(p.numel() * p.element_size() for p in upscaler.net.parameters())
@@ -62,9 +70,10 @@ def run(
     precision: str,
     mask: torch.Tensor | None = None,
     border: int = NODE_BORDER,
+    compile: bool = False,  # noqa: A002 - torch's word, as the widget says
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """IMAGE (and MASK) in, upscaled IMAGE and MASK out; ``size_of(h, w)`` gives the target."""
-    upscaler = upscaler_for(as_model(model), tile, precision, border)
+    upscaler = upscaler_for(as_model(model), tile, precision, border, compile)
     colour, alpha = image_to_core(image)
     height, width = colour.shape[-2:]
     target = size_of(height, width)

@@ -21,10 +21,17 @@ BORDER_TOOLTIP = (
 )
 
 
+COMPILE_TOOLTIP = (
+    "CUDA only: fuse the network with torch.compile. The first run pays some seconds; later runs are 1.3-1.4x "
+    "faster on 640x480 and larger images (worth it for video batches and repeated runs)."
+)
+
+
 def optional_inputs() -> dict:
     return {
         "mask": ("MASK", {"tooltip": MASK_TOOLTIP}),
         "border": ("INT", {"default": NODE_BORDER, "min": 0, "max": 64, "tooltip": BORDER_TOOLTIP}),
+        "compile": ("BOOLEAN", {"default": False, "tooltip": COMPILE_TOOLTIP}),
     }
 
 
@@ -74,12 +81,13 @@ class UprezUpscale:
         precision: str,
         mask: torch.Tensor | None = None,
         border: int = NODE_BORDER,
+        compile: bool = False,  # noqa: A002 - the widget's name
     ) -> tuple[torch.Tensor, torch.Tensor]:
         factor = float(scale) or float(as_model(model).scale)
         if not 0 < factor <= MAX_SCALE:
             raise UprezError(f"scale must be above 0 and at most {MAX_SCALE:g}, not {factor:g}")
         size_of = lambda h, w: output_size(h, w, factor)  # noqa: E731
-        return run(model, image, size_of, tile=tile, precision=precision, mask=mask, border=border)
+        return run(model, image, size_of, tile=tile, precision=precision, mask=mask, border=border, compile=compile)
 
 
 NODE = UprezUpscale

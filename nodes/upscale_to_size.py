@@ -73,6 +73,7 @@ class UprezUpscaleToSize:
         precision: str,
         mask: torch.Tensor | None = None,
         border: int = NODE_BORDER,
+        compile: bool = False,  # noqa: A002 - the widget's name
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if mode not in MODES:
             raise UprezError(f"unknown mode '{mode}': use dimensions or megapixels")
@@ -80,7 +81,7 @@ class UprezUpscaleToSize:
         def size_of(h: int, w: int) -> tuple[int, int]:
             return target_size(h, w, mode, width, height, megapixels)
 
-        return run(model, image, size_of, tile=tile, precision=precision, mask=mask, border=border)
+        return run(model, image, size_of, tile=tile, precision=precision, mask=mask, border=border, compile=compile)
 
 
 NODE = UprezUpscaleToSize

@@ -78,6 +78,9 @@ class Executor:
         if isinstance(kind, list):
             if value not in kind:
                 raise ValidationError(f"node {node_id}: value not in list: {name}: '{value}' not in {kind[:6]}...")
+        elif kind == "BOOLEAN":
+            if not isinstance(value, bool):
+                raise ValidationError(f"node {node_id}: {name} must be true or false, not {value!r}")
         elif kind in ("INT", "FLOAT"):
             if "min" in options and value < options["min"] or "max" in options and value > options["max"]:
                 raise ValidationError(f"node {node_id}: {name} {value} is outside [{options.get('min')}, "

@@ -246,6 +246,33 @@ def test_comfyui_upscale_model_input(executor: Executor, which: str) -> None:
     assert (image[0] - direct).abs().max() < 1e-4
 
 
+@pytest.mark.parametrize("node", ["3", "size"])
+def test_compile_reaches_the_engine_and_changes_nothing_on_the_cpu(executor: Executor, pack, monkeypatch, node) -> None:
+    run_module = sys.modules[f"{pack.__name__}.nodes._run"]
+    asked: list[bool] = []
+    real_init = run_module.Upscaler.__init__
+
+    def recording_init(self, *args, **kwargs) -> None:
+        asked.append(kwargs["compile"])
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(run_module.Upscaler, "__init__", recording_init)
+    prompt = workflow("upscale_comfy_model", **{"1__image": str(DATA / "chelsea_cat.jpg"), "2__model_name": "compact"})
+    if node == "size":
+        prompt["3"]["class_type"] = "UprezUpscaleToSize"
+        prompt["3"]["inputs"].pop("scale")
+        prompt["3"]["inputs"].update(mode="dimensions", width=600, height=0, megapixels=1.0)
+    prompt["3"]["inputs"].update(precision="fp32")
+    plain, _ = executor.run(prompt)["3"]
+    prompt["3"]["inputs"]["compile"] = True
+    compiled, _ = executor.run(prompt)["3"]
+    assert asked == [False, True]  # a separate Upscaler for each setting
+    assert torch.equal(compiled, plain)
+    prompt["3"]["inputs"]["compile"] = "yes"
+    with pytest.raises(ValidationError, match="compile must be true or false"):
+        executor.run(prompt)
+
+
 def test_missing_and_unsupported_models_are_clear_errors(executor: Executor, tmp_path: Path, monkeypatch) -> None:
     models = tmp_path / "upscale_models"
     models.mkdir()

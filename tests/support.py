@@ -20,6 +20,19 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return 10 * torch.log10(torch.tensor(1.0 / max(mse, 1e-12))).item()
 
 
+def record_keyword(monkeypatch, cls: type, keyword: str) -> list:  # noqa: ANN001 - pytest's MonkeyPatch
+    """The value of ``keyword`` in every ``cls(...)`` made from now on, in order."""
+    seen: list = []
+    real_init = cls.__init__
+
+    def recording_init(self, *args, **kwargs) -> None:  # noqa: ANN001
+        seen.append(kwargs.get(keyword))
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "__init__", recording_init)
+    return seen
+
+
 def seed_of(name: str) -> int:
     return zlib.crc32(name.encode())
 

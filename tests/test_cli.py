@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from support import DATA, seeded_weights
+from support import DATA, record_keyword, seeded_weights
 
 from uprez.core import cli
 from uprez.core.archs import get
@@ -115,14 +115,7 @@ def test_compile_is_passed_on_and_runs_uncompiled_where_it_does_not_pay(
     torch.save({"params": net.state_dict()}, weights)
     image = tmp_path / "in.png"
     Image.fromarray(np.full((6, 5, 3), 90, np.uint8)).save(image)
-    asked: list[bool] = []
-    real_init = upscale_command.Upscaler.__init__
-
-    def recording_init(self, *args, **kwargs) -> None:
-        asked.append(kwargs["compile"])
-        real_init(self, *args, **kwargs)
-
-    monkeypatch.setattr(upscale_command.Upscaler, "__init__", recording_init)
+    asked = record_keyword(monkeypatch, upscale_command.Upscaler, "compile")
     assert main(["upscale", str(image), "-m", str(weights), "--device", "cpu", "--compile"]) == ExitStatus.OK
     assert asked == [True]
     said = capsys.readouterr().err

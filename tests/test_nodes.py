@@ -13,7 +13,7 @@ import pytest
 import torch
 from comfy_executor import ExecutionError, Executor, ValidationError, load_pack
 from PIL import Image
-from support import DATA, seeded_weights
+from support import DATA, record_keyword, seeded_weights
 
 from uprez.core.engine.precision import cpu_has_native_bf16
 
@@ -248,15 +248,7 @@ def test_comfyui_upscale_model_input(executor: Executor, which: str) -> None:
 
 @pytest.mark.parametrize("node", ["3", "size"])
 def test_compile_reaches_the_engine_and_changes_nothing_on_the_cpu(executor: Executor, pack, monkeypatch, node) -> None:
-    run_module = sys.modules[f"{pack.__name__}.nodes._run"]
-    asked: list[bool] = []
-    real_init = run_module.Upscaler.__init__
-
-    def recording_init(self, *args, **kwargs) -> None:
-        asked.append(kwargs["compile"])
-        real_init(self, *args, **kwargs)
-
-    monkeypatch.setattr(run_module.Upscaler, "__init__", recording_init)
+    asked = record_keyword(monkeypatch, sys.modules[f"{pack.__name__}.nodes._run"].Upscaler, "compile")
     prompt = workflow("upscale_comfy_model", **{"1__image": str(DATA / "chelsea_cat.jpg"), "2__model_name": "compact"})
     if node == "size":
         prompt["3"]["class_type"] = "UprezUpscaleToSize"

@@ -152,7 +152,7 @@ def test_a_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Monke
 
         return write
 
-    monkeypatch.setattr(write_module, "_pillow_writer", explode)
+    monkeypatch.setattr(write_module, "_opencv_png_writer", explode)  # what writes 8-bit PNG
     with pytest.raises(ImageWriteError, match="disk full"):
         write_image(tmp_path / "x.png", Picture(random_pixels(3, np.uint8)))
     assert list(tmp_path.iterdir()) == []

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .engine.upscaler import CancelCheck, Progress, Upscaler
@@ -49,15 +50,43 @@ def upscale_picture(
     scale = float(upscaler.scale if scale is None else scale)
     if not 0 < scale <= MAX_SCALE:
         raise UprezError(f"scale must be above 0 and at most {MAX_SCALE:g}, not {scale:g}")
+    _check_alpha_mode(alpha)
     image = to_tensor(picture.pixels).unsqueeze(0)
     colour, alpha_plane = (image[:, :-1], image[:, -1:]) if picture.has_alpha else (image, None)
     target = output_size(picture.height, picture.width, scale)
+    if _engine_rounds_it(picture, upscaler, scale):
+        samples = upscaler.upscale(
+            colour[0],
+            out_dtype=torch.uint8,
+            progress=_Runner(upscaler, scale, target, progress, cancel).reporter(),
+            cancel=cancel,
+        )
+        return picture.with_pixels(np.ascontiguousarray(samples.permute(1, 2, 0).numpy()))
     colour, alpha_plane = upscale_batch(
         colour, upscaler, target=target, alpha=alpha_plane, alpha_mode=alpha, progress=progress, cancel=cancel
     )
     if alpha_plane is not None:
         colour = torch.cat([colour, alpha_plane], dim=1)
     return picture.with_pixels(from_tensor(colour[0], picture.pixels.dtype, upscaler.net.output_rounding))
+
+
+def _check_alpha_mode(mode: str) -> None:
+    if mode not in ALPHA_MODES:
+        raise UprezError(f"unknown alpha mode '{mode}'", hint="use resize or model")
+
+
+def _engine_rounds_it(picture: Picture, upscaler: Upscaler, scale: float) -> bool:
+    """An 8-bit picture without alpha, one pass at the model's own scale into a model of its
+    channels: the engine rounds to 8 bits where it runs (on CUDA, on the device) and no float
+    copy of the output is made. The same numbers: both round the same float32 samples. For a
+    2560x1920 output the float path's host-side rounding took 0.14-0.34 s on 2 cores."""
+    channels = picture.channels - picture.has_alpha
+    return (
+        picture.pixels.dtype == np.uint8
+        and not picture.has_alpha
+        and scale == upscaler.scale
+        and channels == upscaler.net.in_channels == upscaler.net.out_channels
+    )
 
 
 def upscale_batch(
@@ -79,8 +108,7 @@ def upscale_batch(
     intermediate image sized so that the last pass lands on it; one below is reached with an
     antialiased Lanczos downscale of the model's output. Float in [0, 1] in and out, CPU.
     """
-    if alpha_mode not in ALPHA_MODES:
-        raise UprezError(f"unknown alpha mode '{alpha_mode}'", hint="use resize or model")
+    _check_alpha_mode(alpha_mode)
     height, width = colour.shape[-2:]
     scale = max(target[0] / height, target[1] / width)
     if not 0 < scale <= MAX_SCALE + 1e-9:
@@ -116,12 +144,12 @@ class _Runner:
                 size = (max(1, round(self.target[0] / remaining)), max(1, round(self.target[1] / remaining)))
                 image = torch.stack([resize(plane, *size) for plane in image])
             stage = f"{name}, pass {index + 1} of {self.passes}" if self.passes > 1 else name
-            image = self.upscaler.upscale(image, progress=self._reporter(stage), cancel=self.cancel)
+            image = self.upscaler.upscale(image, progress=self.reporter(stage), cancel=self.cancel)
         if tuple(image.shape[-2:]) == self.target:
             return image
         return torch.stack([resize(plane, *self.target) for plane in image])
 
-    def _reporter(self, name: str) -> Callable[[Progress], None] | None:
+    def reporter(self, name: str = "colour") -> Callable[[Progress], None] | None:
         if self.progress is None:
             return None
         report = self.progress

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from support import photo, seeded_weights
 
+from uprez.core import pipeline
 from uprez.core.archs import get
 from uprez.core.engine.upscaler import Upscaler
 from uprez.core.errors import UprezError
@@ -119,3 +121,28 @@ def test_progress_reports_tiles_per_stage() -> None:
     up.fixed_tile = 8
     upscale_picture(photo_picture(), up, progress=stages.append)
     assert stages[-1].tiles.done == stages[-1].tiles.total == 9
+
+
+@pytest.mark.parametrize("rrdb", [False, True], ids=["srvgg", "rrdbnet"])
+def test_eight_bit_rounded_by_the_engine_equals_the_float_path(rrdb: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One pass of an 8-bit picture asks the engine for 8-bit samples (on CUDA rounded on the
+    device, with no float copy of the output); the general path rounds a float output on the
+    host. The same samples and the same progress either way."""
+    if rrdb:
+        net = seeded_weights(get("rrdbnet").module(num_features=8, num_blocks=1, growth_channels=4), 2)
+        engine = Upscaler(LoadedModel(net.eval(), get("rrdbnet"), "test", None, {}), tile=8)
+    else:
+        engine = Upscaler(upscaler().model, tile=8)
+    picture = photo_picture(size=24)
+    asked: list[torch.dtype] = []
+    real_upscale = engine.upscale
+    monkeypatch.setattr(engine, "upscale", lambda *a, **k: asked.append(k.get("out_dtype")) or real_upscale(*a, **k))
+    fast_stages: list[Stage] = []
+    fast = upscale_picture(picture, engine, progress=fast_stages.append)
+    monkeypatch.setattr(pipeline, "_engine_rounds_it", lambda *args: False)
+    float_stages: list[Stage] = []
+    general = upscale_picture(picture, engine, progress=float_stages.append)
+    assert asked == [torch.uint8, None]
+    assert fast.pixels.dtype == np.uint8 and fast.pixels.shape == general.pixels.shape
+    np.testing.assert_array_equal(fast.pixels, general.pixels)
+    assert fast_stages == float_stages and len(fast_stages) > 1

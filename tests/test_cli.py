@@ -70,6 +70,58 @@ def test_batch_goes_on_past_bad_files_and_fails_at_the_end(photos: Path, ncnn_mo
     assert seen[-1] == {**seen[-1], "event": "summary", "done": 1, "failed": 2}
 
 
+def background_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files written while the next one is upscaled, as on a GPU, here on the CPU."""
+    real = upscale_command.Writes
+    monkeypatch.setattr(upscale_command, "Writes", lambda *a, in_background: real(*a, in_background=True))
+
+
+def test_files_written_in_the_background_are_all_reported(photos: Path, ncnn_models: Path, monkeypatch, capsys) -> None:
+    background_writes(monkeypatch)
+    (photos / "broken.png").write_bytes(b"not an image at all")
+    (photos / "coffee_cup_x2.png").write_bytes(b"already here")  # refused before the upscale
+    shutil.copy(photos / "coffee_cup.png", photos / "cup2.png")
+    names = ["chelsea_cat.jpg", "broken.png", "coffee_cup.png", "cup2.png"]
+    status = main(["upscale", *(str(photos / n) for n in names), "-m", FAST, "--json", "-s", "2"])
+    assert status == ExitStatus.FILES_FAILED
+    seen = events(capsys)
+    done = [Path(e["input"]).name for e in seen if e["event"] == "done"]
+    failed = [Path(e["input"]).name for e in seen if e["event"] == "error"]
+    assert done == ["chelsea_cat.jpg", "cup2.png"] and failed == ["broken.png", "coffee_cup.png"]
+    assert seen[-1] == {**seen[-1], "event": "summary", "done": 2, "failed": 2}
+    assert size_of(photos / "cup2_x2.png") == (256, 256) and size_of(photos / "chelsea_cat_x2.png") == (192, 128)
+    kinds = [(e["event"], Path(e["input"]).name) for e in seen if e["event"] in ("start", "done")]
+    # A file's done follows the next file's start: it was written while that one ran.
+    assert kinds.index(("done", "chelsea_cat.jpg")) > kinds.index(("start", "cup2.png"))
+
+
+def test_an_interrupt_keeps_the_file_written_in_the_background(
+    photos: Path, ncnn_models: Path, monkeypatch, capsys
+) -> None:
+    background_writes(monkeypatch)
+    real_upscale = upscale_command.upscale_picture
+    calls = {"n": 0}
+
+    def interrupted_second(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_upscale(*args, **kwargs)
+
+    monkeypatch.setattr(upscale_command, "upscale_picture", interrupted_second)
+    names = ["chelsea_cat.jpg", "coffee_cup.png"]
+    status = main(["upscale", *(str(photos / n) for n in names), "-m", FAST, "--json", "-s", "2"])
+    assert status == ExitStatus.INTERRUPTED
+    assert size_of(photos / "chelsea_cat_x2.png") == (192, 128)  # finished before the interrupt: kept
+    assert not (photos / "coffee_cup_x2.png").exists()
+    seen = events(capsys)
+    assert [(e["event"], Path(e["input"]).name) for e in seen if e["event"] in ("done", "error")] == [
+        ("done", "chelsea_cat.jpg"),
+        ("error", "coffee_cup.png"),
+    ]
+    assert seen[-1] == {**seen[-1], "event": "summary", "done": 1, "failed": 1}
+
+
 def test_inputs_and_existing_outputs_are_never_overwritten(photos: Path, ncnn_models: Path, capsys) -> None:
     source = photos / "coffee_cup.png"
     before = source.read_bytes()

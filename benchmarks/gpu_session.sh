@@ -38,4 +38,6 @@ if [ "$phase" = explore ]; then
 else
     step 200 bench.log "$python" benchmarks/bench_gpu.py --rounds 3
     step 80 tests.log "$python" -m pytest -q -rf --tb=short -p no:cacheprovider tests/test_gpu.py
+    step 120 folder.log "$python" benchmarks/bench_folder.py --device cuda --model realesrgan-x4plus \
+        --photo photo-2000x1500 --count 3 --rounds 2
 fi

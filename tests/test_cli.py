@@ -172,6 +172,7 @@ def test_compile_is_passed_on_and_runs_uncompiled_where_it_does_not_pay(
     assert asked == [True]
     said = capsys.readouterr().err
     assert "on cpu, fp32" in said and ", compiled" not in said  # the CPU runs it eagerly
+    assert "--compile has no effect here: it needs CUDA with Triton" in said
     assert size_of(tmp_path / "in_x2.png") == (10, 12)
 
 

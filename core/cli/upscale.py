@@ -96,6 +96,8 @@ def run(args: argparse.Namespace) -> ExitStatus:
     extension = f".{args.format}" if args.format else None
     jobs = plan_jobs(args.inputs, output=args.output, recursive=args.recursive, suffix=suffix, extension=extension)
     reporter.message(f"model {model.describe()} on {upscaler.describe()}")
+    if args.compile and not upscaler.compiled:
+        reporter.message("--compile has no effect here: it needs CUDA with Triton (the run goes on uncompiled)")
     if args.precision == "auto" and upscaler.device.type == "cpu" and cpu_has_native_bf16():
         reporter.message("this CPU runs bf16 natively: --precision bf16 is about 4x faster, a few levels from fp32")
     args.cancel = _stdin_watch() if args.watch_stdin else None

@@ -25,12 +25,9 @@ import statistics
 import time
 from collections.abc import Callable
 
-import numpy as np
-import photos
 import torch
-from bench_gpu import conv_peak
+from bench_gpu import conv_peak, load
 from bench_speed import conv_flop_per_input_pixel
-from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
 from uprez.core.engine.upscaler import Upscaler
@@ -47,22 +44,22 @@ def sync() -> None:
 FIRST_CALLS: dict[str, float] = {}  # each call's warm-up, where cuDNN autotuning and compiles land
 
 
+def timed_call(call: Callable[[], object]) -> float:
+    sync()
+    started = time.perf_counter()
+    call()
+    sync()
+    return time.perf_counter() - started
+
+
 def median_seconds(calls: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
     """Median wall time of each call, alternating between them, after one warm-up each."""
     for name, call in calls.items():
-        sync()
-        started = time.perf_counter()
-        call()
-        sync()
-        FIRST_CALLS[name] = time.perf_counter() - started
+        FIRST_CALLS[name] = timed_call(call)
     times: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(rounds):
         for name, call in calls.items():
-            sync()
-            started = time.perf_counter()
-            call()
-            sync()
-            times[name].append(time.perf_counter() - started)
+            times[name].append(timed_call(call))
     return {name: statistics.median(values) for name, values in times.items()}
 
 
@@ -105,12 +102,6 @@ def fresh_pinned(size: int) -> Callable[[], object]:
         torch.empty(size, dtype=torch.uint8, pin_memory=True)
 
     return call
-
-
-def load_photo(name: str) -> torch.Tensor:
-    with Image.open(photos.photo(name)) as image:
-        planes = np.asarray(image.convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255
-    return torch.from_numpy(planes.copy())
 
 
 def padded_core(upscaler: Upscaler, host: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -300,7 +291,7 @@ def main() -> None:
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    host = load_photo(args.photo)
+    host = load(args.photo)
     print(f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}, "
           f"{args.photo}", flush=True)  # fmt: skip
     peaks = {"fp16": 1.0, "bf16": 1.0, "fp32": 1.0}

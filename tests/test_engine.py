@@ -329,16 +329,22 @@ def test_bf16_on_the_cpu_only_where_the_cpu_has_it(native: bool, monkeypatch: py
 
 
 ARCH_EXAMPLES = [(arch, example) for arch in all_architectures() for example in arch.examples]
+ARCH_EXAMPLE_IDS = [f"{a.id}--{e.name}" for a, e in ARCH_EXAMPLES]
 
 
-@pytest.mark.parametrize(("arch", "example"), ARCH_EXAMPLES, ids=[f"{a.id}--{e.name}" for a, e in ARCH_EXAMPLES])
+def example_model(arch, example) -> LoadedModel:  # noqa: ANN001 - an Architecture and its Example
+    """The example's network with seeded weights, saved in its key scheme and loaded back."""
+    net = seeded_weights(arch.module(**example.config), seed_of(f"{arch.id}--{example.name}"))
+    return loaded(arch.load(arch.rename(net.state_dict(), example.naming)), arch.id)
+
+
+@pytest.mark.parametrize(("arch", "example"), ARCH_EXAMPLES, ids=ARCH_EXAMPLE_IDS)
 def test_every_architecture_runs_in_bf16(arch, example, monkeypatch: pytest.MonkeyPatch) -> None:
     """Dtypes meet inside bf16 networks (fp32 layers, fp32 input tiles): each must pass its input
     on in the dtype the next layer takes. EDSR's mean shifts once did not, on CUDA as on AMX."""
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)  # emulated where it is not
-    net = seeded_weights(arch.module(**example.config), seed_of(f"{arch.id}--{example.name}"))
-    model = loaded(arch.load(arch.rename(net.state_dict(), example.naming)), arch.id)
-    image = seeded_input(net.in_channels, 20, 2)[0]
+    model = example_model(arch, example)
+    image = seeded_input(model.net.in_channels, 20, 2)[0]
     full = Upscaler(model, device="cpu").upscale(image)
     half = Upscaler(model, device="cpu", precision="bf16", tile=12).upscale(image)
     # Random weights amplify rounding (down to 23 dB for one RDN here); real weights are held to

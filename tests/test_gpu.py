@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from support import photo_tensor, psnr, seed_of, seeded_input, seeded_weights
-from test_engine import _OverflowsInHalf, loaded
+from support import photo_tensor, psnr, seeded_input
+from test_engine import ARCH_EXAMPLE_IDS, ARCH_EXAMPLES, _OverflowsInHalf, example_model, loaded
 
-from uprez.core import archs
 from uprez.core.engine import compiler
 from uprez.core.engine.upscaler import Upscaler
 
@@ -81,14 +80,10 @@ def test_outputs_land_in_page_locked_memory() -> None:
     assert out.device.type == "cpu" and out.is_pinned()
 
 
-EXAMPLES = [(arch, example) for arch in archs.all_architectures() for example in arch.examples]
-
-
-@pytest.mark.parametrize(("arch", "example"), EXAMPLES, ids=[f"{a.id}--{e.name}" for a, e in EXAMPLES])
+@pytest.mark.parametrize(("arch", "example"), ARCH_EXAMPLES, ids=ARCH_EXAMPLE_IDS)
 def test_every_architecture_runs_in_each_precision_on_cuda(arch, example) -> None:
-    net = seeded_weights(arch.module(**example.config), seed_of(f"{arch.id}--{example.name}"))
-    model = loaded(arch.load(arch.rename(net.state_dict(), example.naming)), arch.id)
-    image = seeded_input(net.in_channels, 24, 2)[0]
+    model = example_model(arch, example)
+    image = seeded_input(model.net.in_channels, 24, 2)[0]
     full = Upscaler(model, device="cpu").upscale(image)
     for precision in ("fp32", "fp16", "bf16"):
         out = Upscaler(model, precision=precision, tile=16).upscale(image).cpu()

@@ -12,6 +12,12 @@ BAR_WIDTH = 24
 REDRAW_SECONDS = 0.1  # a terminal redraw at most this often
 
 
+def internal_error(source: object, error: BaseException) -> str:
+    """One line for an unexpected failure on ``source``: a bug must not cost the rest of a batch."""
+    detail = " ".join(str(error).split())[:300]
+    return f"{source}: internal error: {type(error).__name__}: {detail}"
+
+
 class Reporter:
     """Receives the batch's events; the CLI picks one of the two subclasses."""
 

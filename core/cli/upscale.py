@@ -18,7 +18,7 @@ from ..models import DEFAULT_MODEL, open_model
 from ..pipeline import ALPHA_MODES, Stage, output_size, upscale_picture
 from ._command import Command, ExitStatus
 from .inputs import Job, plan_jobs, scale_suffix
-from .report import HumanReporter, JsonReporter, Reporter, download_reporter
+from .report import HumanReporter, JsonReporter, Reporter, download_reporter, internal_error
 from .writes import Tally, Writes
 
 
@@ -163,11 +163,9 @@ def _run_batch(
             except UprezError as error:
                 tally.failed += 1
                 reporter.event("error", input=str(job.input), message=str(error))
-            except Exception as error:  # a bug must not cost the rest of the batch; report it plainly
+            except Exception as error:
                 tally.failed += 1
-                detail = " ".join(str(error).split())[:300]
-                message = f"{job.input}: internal error: {type(error).__name__}: {detail}"
-                reporter.event("error", input=str(job.input), message=message)
+                reporter.event("error", input=str(job.input), message=internal_error(job.input, error))
     finally:
         writes.close()
     reporter.event("summary", done=tally.done, failed=tally.failed, seconds=round(time.monotonic() - started, 3))

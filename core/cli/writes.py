@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import UprezError
 from ..imageio import Picture, write_image
-from .report import Reporter
+from .report import Reporter, internal_error
 
 
 @dataclass
@@ -38,7 +38,7 @@ class Writes:
             future: Future = Future()
             try:
                 future.set_result(write_image(target, picture, overwrite=overwrite))
-            except Exception as error:  # reported by _report, as from the background
+            except Exception as error:  # reported by settle, as from the background
                 future.set_exception(error)
         else:
             future = self._pool.submit(write_image, target, picture, overwrite=overwrite)
@@ -57,11 +57,9 @@ class Writes:
         except UprezError as error:
             self.tally.failed += 1
             self.reporter.event("error", input=source, message=str(error))
-        except Exception as error:  # a bug must not cost the rest of the batch; report it plainly
+        except Exception as error:
             self.tally.failed += 1
-            detail = " ".join(str(error).split())[:300]
-            message = f"{source}: internal error: {type(error).__name__}: {detail}"
-            self.reporter.event("error", input=source, message=message)
+            self.reporter.event("error", input=source, message=internal_error(source, error))
         else:
             self.tally.done += 1
             seconds = round(time.monotonic() - started, 3)

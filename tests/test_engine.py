@@ -122,7 +122,7 @@ def test_tiles_assembled_on_a_device_canvas_give_the_same_image(make, out_dtype,
     model = make()
     batch = seeded_input(3, 29, 5).repeat(2, 1, 1, 1)
     direct = Upscaler(model, tile=8, device="cpu").upscale(batch, out_dtype=out_dtype)
-    monkeypatch.setattr(Upscaler, "_canvas_bytes", lambda self, height, width, dtype: 1)
+    monkeypatch.setattr(Upscaler, "_canvas_bytes", lambda self, height, width, dtype, budget: 1)
     canvases: list[torch.Tensor] = []
     real_empty_like = torch.empty_like
     monkeypatch.setattr(torch, "empty_like", lambda *a, **k: canvases.append(real_empty_like(*a, **k)) or canvases[-1])

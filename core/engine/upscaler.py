@@ -133,7 +133,7 @@ class Upscaler:
 
     def plan(self, height: int, width: int, out_dtype: torch.dtype = torch.float32) -> Plan:
         area = self._valid_area(height, width)
-        side = self._tile_side(area, self._canvas_bytes(height, width, out_dtype))
+        side, _ = self._sizes(area, height, width, out_dtype)
         tiles = len(grid(area, side))
         return Plan(
             tile=side * self.unshuffle,
@@ -190,8 +190,8 @@ class Upscaler:
         shape = (n, self.net.out_channels, height * self.scale, width * self.scale)
         out = _host_output(shape, out_dtype, pinned=cuda)
         area = self._valid_area(height, width)
-        canvas_bytes = self._canvas_bytes(height, width, out_dtype)
-        tiles = grid(area, self._tile_side(area, canvas_bytes))  # sized once: free memory moves while we run
+        side, canvas_bytes = self._sizes(area, height, width, out_dtype)
+        tiles = grid(area, side)  # sized once: free memory moves while we run
         counter = _Counter(progress, n * len(tiles))
         for index in range(n):
             counter.image_index = index
@@ -222,15 +222,22 @@ class Upscaler:
             image = F.pad(image, (pad, pad + extra_w, pad, pad + extra_h), mode=mode)
         return F.pixel_unshuffle(image, u) if u > 1 else image
 
-    def _canvas_bytes(self, height: int, width: int, out_dtype: torch.dtype) -> int:
+    def _sizes(self, area: Tile, height: int, width: int, out_dtype: torch.dtype) -> tuple[int, int]:
+        """The tile side, and the bytes of the device canvas, from one reading of free memory."""
+        budget = self._budget()
+        canvas_bytes = self._canvas_bytes(height, width, out_dtype, budget)
+        return self._tile_side(area, budget - canvas_bytes), canvas_bytes
+
+    def _canvas_bytes(self, height: int, width: int, out_dtype: torch.dtype, budget: int) -> int:
         """Device memory for assembling one output image there, or 0 where tiles go straight to
         the host (not CUDA, 16-bit output, or an output too large for the budget)."""
         if self.device.type != "cuda" or out_dtype not in CANVAS_DTYPES:
             return 0
         size = self.net.out_channels * height * width * self.scale**2 * _element_size(out_dtype)
-        return size if size <= self._budget() * CANVAS_SHARE else 0
+        return size if size <= budget * CANVAS_SHARE else 0
 
-    def _tile_side(self, area: Tile, reserved: int = 0) -> int:
+    def _tile_side(self, area: Tile, budget: int) -> int:
+        """The largest tile side whose working memory fits ``budget`` bytes (the tail's share taken out)."""
         if self.fixed_tile is not None:
             return self.fixed_tile
         longest = max(area.height, area.width)
@@ -239,7 +246,6 @@ class Upscaler:
             preferred = net.cpu_tile_reusing_large_blocks if self._large_blocks_reused else net.preferred_cpu_tile
             longest = min(longest, preferred or longest)
         head_bpp = self.net.bytes_per_pixel(_element_size(self.dtype))[0] * MEMORY_SAFETY
-        budget = self._budget() - reserved
         if self.net.tail_context is not None:
             budget -= self._tail_budget(budget)
         pad = self.prepad // self.unshuffle

@@ -65,14 +65,20 @@ def child(method: str, model_id: str, photo: str, threads: int) -> dict:
 
 
 def conv_flop_per_input_pixel(net, side: int = 32) -> float:
-    """Multiply-adds x 2 of every conv, per input pixel (the network's work, not uprez's),
-    counted at the aten level, so convs called as functions count too (RRDBNet's dense blocks)."""
+    """Multiply-adds x 2 of every conv, per input pixel (the network's work, not uprez's: the
+    Winograd blocks do fewer), counted at the aten level, so convs called as functions count too."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    from uprez.core.archs import _rrdb_winograd
+
     counter = FlopCounterMode(display=False)
-    with torch.inference_mode(), counter:
-        net(torch.rand(1, net.in_channels, side, side))
+    winograd, _rrdb_winograd.ENABLED = _rrdb_winograd.ENABLED, False  # count convs as written
+    try:
+        with torch.inference_mode(), counter:
+            net(torch.rand(1, net.in_channels, side, side))
+    finally:
+        _rrdb_winograd.ENABLED = winograd
     convolutions = {op: n for op, n in counter.get_flop_counts()["Global"].items() if "convolution" in str(op)}
     return sum(convolutions.values()) / side**2
 
@@ -96,11 +102,12 @@ def machine_peak(threads: int, precision: str) -> float:
 
 
 def _as_written(net) -> None:
-    """The network as its authors wrote it: without uprez's per-block CPU tiles, which live
-    inside the modules (so plain model.net() would otherwise get them too)."""
-    from uprez.core.archs import _staged
+    """The network as its authors wrote it: without uprez's per-block CPU tiles and Winograd
+    dense blocks, which live inside the modules (so plain model.net() would otherwise get them)."""
+    from uprez.core.archs import _rrdb_winograd, _staged
 
     _staged.CPU_TILES_ABOVE = sys.maxsize
+    _rrdb_winograd.ENABLED = False
 
 
 def _timed(method: str, model, model_id: str, image, threads: int) -> float:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from support import photo_tensor
 
-from uprez.core.archs import _staged
+from uprez.core.archs import _rrdb_winograd, _staged
 from uprez.core.engine import precision
 from uprez.core.engine.upscaler import Upscaler
 
@@ -114,6 +114,8 @@ def test_the_default_path_equals_the_plain_network(real_model, monkeypatch: pyte
     assert upscaler.plan(128, 128).whole_image
     ours = upscaler.upscale(image, out_dtype=torch.uint8).int()
     monkeypatch.setattr(_staged, "CPU_TILES_ABOVE", 10**6)
+    monkeypatch.setattr(_rrdb_winograd, "ENABLED", False)
     with torch.inference_mode():
         plain = model.net(image.unsqueeze(0))[0].clamp(0, 1).mul(255).add(0.5).floor().int()
+    # Winograd's rounding differs from direct convolution's: 46 of 786,432 values one level apart.
     assert (ours - plain).abs().max() <= 1

@@ -23,12 +23,21 @@ def in_cache_sized_tiles(block: Callable[[torch.Tensor], torch.Tensor], x: torch
     return block(x)
 
 
+def layout_of(x: torch.Tensor) -> torch.memory_format:
+    """Channels-last where ``x`` is laid out so, else contiguous: tiles keep the block's layout
+    (direct convs prefer channels-last, the Winograd blocks contiguous)."""
+    if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 def apply_in_tiles(block: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int, radius: int):
     """``block(x)`` computed tile by tile; equal to the whole-map call, not an approximation.
 
     Each tile carries ``radius`` pixels of real context (the block's receptive radius), and at
     the map's edge none, so the convs' zero padding falls where it does for the whole map.
     """
+    layout = layout_of(x)
     height, width = x.shape[-2:]
     rows, cols = math.ceil(height / tile), math.ceil(width / tile)
     tile_h, tile_w = math.ceil(height / rows), math.ceil(width / cols)
@@ -38,10 +47,11 @@ def apply_in_tiles(block: Callable[[torch.Tensor], torch.Tensor], x: torch.Tenso
             y1, x1 = min(height, y0 + tile_h), min(width, x0 + tile_w)
             wy0, wx0 = max(0, y0 - radius), max(0, x0 - radius)
             window = x[..., wy0 : min(height, y1 + radius), wx0 : min(width, x1 + radius)]
-            result = block(window.contiguous(memory_format=torch.channels_last))
+            # A contiguous-layout block (Winograd) copies its input once anyway: no copy here.
+            result = block(window if layout == torch.contiguous_format else window.contiguous(memory_format=layout))
             if out is None:
                 out = x.new_empty((*x.shape[:-3], result.shape[-3], height, width))
-                out = out.contiguous(memory_format=torch.channels_last)
+                out = out.contiguous(memory_format=layout_of(result))
             out[..., y0:y1, x0:x1] = result[..., y0 - wy0 : y1 - wy0, x0 - wx0 : x1 - wx0]
     assert out is not None  # maps are never empty
     return out

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import _rrdb_winograd, _winograd
 from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict
 from ._residual import add_scaled_
 from ._staged import in_cache_sized_tiles
@@ -45,7 +46,9 @@ def dense_block(x: torch.Tensor, weights: list[torch.Tensor], biases: list[torch
 
 
 class ResidualDenseBlock(nn.Module):
-    def __init__(self, *, num_features: int, growth_channels: int) -> None:
+    def __init__(
+        self, *, num_features: int, growth_channels: int, workspace: _winograd.Workspace | None = None
+    ) -> None:
         super().__init__()
         nf, gc = num_features, growth_channels
         self.conv1 = nn.Conv2d(nf, gc, 3, 1, 1)
@@ -54,18 +57,26 @@ class ResidualDenseBlock(nn.Module):
         self.conv4 = nn.Conv2d(nf + 3 * gc, gc, 3, 1, 1)
         self.conv5 = nn.Conv2d(nf + 4 * gc, nf, 3, 1, 1)
         self.function = dense_block  # or its compiled version (RRDBNet.fuse)
+        self.workspace = workspace or _winograd.Workspace()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = (self.conv1, self.conv2, self.conv3, self.conv4, self.conv5)
-        return self.function(x, [conv.weight for conv in convs], [conv.bias for conv in convs])
+        weights, biases = [conv.weight for conv in convs], [conv.bias for conv in convs]
+        if _rrdb_winograd.applies(x):
+            return _rrdb_winograd.dense_block(x, weights, biases, negative_slope=NEGATIVE_SLOPE,
+                                              residual_scale=RESIDUAL_SCALE, workspace=self.workspace)  # fmt: skip
+        return self.function(x, weights, biases)
 
 
 class RRDB(nn.Module):
-    def __init__(self, *, num_features: int, growth_channels: int) -> None:
+    def __init__(
+        self, *, num_features: int, growth_channels: int, workspace: _winograd.Workspace | None = None
+    ) -> None:
         super().__init__()
-        self.rdb1 = ResidualDenseBlock(num_features=num_features, growth_channels=growth_channels)
-        self.rdb2 = ResidualDenseBlock(num_features=num_features, growth_channels=growth_channels)
-        self.rdb3 = ResidualDenseBlock(num_features=num_features, growth_channels=growth_channels)
+        sizes = dict(num_features=num_features, growth_channels=growth_channels, workspace=workspace)
+        self.rdb1 = ResidualDenseBlock(**sizes)
+        self.rdb2 = ResidualDenseBlock(**sizes)
+        self.rdb3 = ResidualDenseBlock(**sizes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = x
@@ -107,7 +118,11 @@ class RRDBNet(SRNet):
         )
         nf = num_features
         self.conv_first = nn.Conv2d(in_channels * unshuffle**2, nf, 3, 1, 1)
-        self.body = nn.Sequential(*(RRDB(num_features=nf, growth_channels=growth_channels) for _ in range(num_blocks)))
+        # One set of Winograd buffers for all blocks, which run one after another.
+        workspace = _winograd.Workspace()
+        self.body = nn.Sequential(
+            *(RRDB(num_features=nf, growth_channels=growth_channels, workspace=workspace) for _ in range(num_blocks))
+        )
         self.conv_body = nn.Conv2d(nf, nf, 3, 1, 1)
         for n in range(1, num_upsamples + 1):
             setattr(self, f"conv_up{n}", nn.Conv2d(nf, nf, 3, 1, 1))
@@ -117,6 +132,8 @@ class RRDBNet(SRNet):
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         features = self.conv_first(x)
+        if _rrdb_winograd.applies(features):
+            features = features.contiguous()  # the Winograd blocks' layout: no conversion per block
         return self.conv_body(self.body(features)).add_(features)
 
     def forward_tail(self, features: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from . import _winograd as winograd
+from ._winograd import BIAS_POINT, POINTS, Tiling, Workspace, input_transform, output_transform
 
 
 def applies(x: torch.Tensor) -> bool:
@@ -29,7 +29,7 @@ def dense_block(
     *,
     negative_slope: float,
     residual_scale: float,
-    workspace: winograd.Workspace,
+    workspace: Workspace,
 ) -> torch.Tensor:
     """The block of ``rrdbnet.dense_block`` on [N, nf, H, W]; returns a contiguous (NCHW) map,
     the layout these blocks read fastest."""
@@ -37,29 +37,29 @@ def dense_block(
         return torch.cat([dense_block(one.unsqueeze(0), weights, biases, negative_slope=negative_slope,
                                       residual_scale=residual_scale, workspace=workspace) for one in x])  # fmt: skip
     features, height, width = x.shape[1:]
-    tiling = winograd.Tiling(height, width)
+    tiling = Tiling(height, width)
     total = features + sum(weight.shape[0] for weight in weights[:-1])
     widest = max(weight.shape[0] for weight in weights)
-    points = workspace.buffer("points", (total, winograd.POINTS, tiling.tiles))
-    products = workspace.buffer("products", (winograd.POINTS, widest, tiling.tiles))
+    points = workspace.buffer("points", (total, POINTS, tiling.tiles))
+    products = workspace.buffer("products", (POINTS, widest, tiling.tiles))
     padded = workspace.zeroed("padded", (max(features, widest), *tiling.padded))
     interior = (slice(1, height + 1), slice(1, width + 1))
 
     def conv(filters: torch.Tensor, bias: torch.Tensor, inputs: int) -> torch.Tensor:
         product = products[:, : filters.shape[1]]
         torch.bmm(filters, points[:inputs].transpose(0, 1), out=product)
-        product[winograd.BIAS_POINT].add_(bias.unsqueeze(1))
-        return winograd.output_transform(product, tiling)
+        product[BIAS_POINT].add_(bias.unsqueeze(1))
+        return output_transform(product, tiling)
 
     padded[:features, interior[0], interior[1]].copy_(x[0])
-    winograd.input_transform(padded[:features], tiling, points[:features])
+    input_transform(padded[:features], tiling, points[:features])
     filters = workspace.filters(weights)
     filled = features
     for filter_, bias in zip(filters[:-1], biases[:-1], strict=True):
         grown = filter_.shape[1]
         target = padded[:grown, interior[0], interior[1]]
         torch.ops.aten.leaky_relu.out(conv(filter_, bias, filled), negative_slope, out=target)
-        winograd.input_transform(padded[:grown], tiling, points[filled : filled + grown])
+        input_transform(padded[:grown], tiling, points[filled : filled + grown])
         filled += grown
     out = torch.empty(x.shape)
     return torch.add(x, conv(filters[-1], biases[-1], filled).unsqueeze(0), alpha=residual_scale, out=out)

@@ -13,10 +13,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import _rrdb_winograd, _winograd
 from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict
 from ._residual import add_scaled_
+from ._rrdb_winograd import applies as winograd_applies
+from ._rrdb_winograd import dense_block as winograd_dense_block
 from ._staged import in_cache_sized_tiles
+from ._winograd import Workspace
 
 NEGATIVE_SLOPE = 0.2
 RESIDUAL_SCALE = 0.2
@@ -46,9 +48,7 @@ def dense_block(x: torch.Tensor, weights: list[torch.Tensor], biases: list[torch
 
 
 class ResidualDenseBlock(nn.Module):
-    def __init__(
-        self, *, num_features: int, growth_channels: int, workspace: _winograd.Workspace | None = None
-    ) -> None:
+    def __init__(self, *, num_features: int, growth_channels: int, workspace: Workspace | None = None) -> None:
         super().__init__()
         nf, gc = num_features, growth_channels
         self.conv1 = nn.Conv2d(nf, gc, 3, 1, 1)
@@ -57,21 +57,19 @@ class ResidualDenseBlock(nn.Module):
         self.conv4 = nn.Conv2d(nf + 3 * gc, gc, 3, 1, 1)
         self.conv5 = nn.Conv2d(nf + 4 * gc, nf, 3, 1, 1)
         self.function = dense_block  # or its compiled version (RRDBNet.fuse)
-        self.workspace = workspace or _winograd.Workspace()
+        self.workspace = workspace or Workspace()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = (self.conv1, self.conv2, self.conv3, self.conv4, self.conv5)
         weights, biases = [conv.weight for conv in convs], [conv.bias for conv in convs]
-        if _rrdb_winograd.applies(x):
-            return _rrdb_winograd.dense_block(x, weights, biases, negative_slope=NEGATIVE_SLOPE,
+        if self.function is dense_block and winograd_applies(x):  # a compiled function comes first
+            return winograd_dense_block(x, weights, biases, negative_slope=NEGATIVE_SLOPE,
                                               residual_scale=RESIDUAL_SCALE, workspace=self.workspace)  # fmt: skip
         return self.function(x, weights, biases)
 
 
 class RRDB(nn.Module):
-    def __init__(
-        self, *, num_features: int, growth_channels: int, workspace: _winograd.Workspace | None = None
-    ) -> None:
+    def __init__(self, *, num_features: int, growth_channels: int, workspace: Workspace | None = None) -> None:
         super().__init__()
         sizes = dict(num_features=num_features, growth_channels=growth_channels, workspace=workspace)
         self.rdb1 = ResidualDenseBlock(**sizes)
@@ -119,7 +117,7 @@ class RRDBNet(SRNet):
         nf = num_features
         self.conv_first = nn.Conv2d(in_channels * unshuffle**2, nf, 3, 1, 1)
         # One set of Winograd buffers for all blocks, which run one after another.
-        workspace = _winograd.Workspace()
+        workspace = Workspace()
         self.body = nn.Sequential(
             *(RRDB(num_features=nf, growth_channels=growth_channels, workspace=workspace) for _ in range(num_blocks))
         )
@@ -132,7 +130,7 @@ class RRDBNet(SRNet):
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         features = self.conv_first(x)
-        if _rrdb_winograd.applies(features):
+        if winograd_applies(features):
             features = features.contiguous()  # the Winograd blocks' layout: no conversion per block
         return self.conv_body(self.body(features)).add_(features)
 

@@ -10,7 +10,7 @@ compare the ratios, not the seconds.
             borders, uint8 out, glibc keeping freed blocks in the heap (core/engine/heap.py)
     uprez-bf16  the same in bf16, on a CPU that runs it natively (AMX or AVX512-BF16)
     plain   PyTorch fp32 eager, NCHW, whole image, no padding, the network as written
-            (ComfyUI/spandrel/RealESRGANer; uprez's in-module CPU block tiles switched off)
+            (ComfyUI/spandrel/RealESRGANer; uprez's in-module block tiles and Winograd blocks off)
     ncnn    the ncnn runtime on the CPU, fp32, 200-px tiles with 10 px of mirrored context
 
 It also prints each method's achieved GFLOP/s (the network's conv work per input pixel times

@@ -63,8 +63,8 @@ class ResidualDenseBlock(nn.Module):
         convs = (self.conv1, self.conv2, self.conv3, self.conv4, self.conv5)
         weights, biases = [conv.weight for conv in convs], [conv.bias for conv in convs]
         if self.function is dense_block and winograd_applies(x):  # a compiled function comes first
-            return winograd_dense_block(x, weights, biases, negative_slope=NEGATIVE_SLOPE,
-                                              residual_scale=RESIDUAL_SCALE, workspace=self.workspace)  # fmt: skip
+            slopes = dict(negative_slope=NEGATIVE_SLOPE, residual_scale=RESIDUAL_SCALE)
+            return winograd_dense_block(x, weights, biases, **slopes, workspace=self.workspace)
         return self.function(x, weights, biases)
 
 

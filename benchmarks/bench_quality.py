@@ -1,4 +1,6 @@
-"""What a faster precision costs in quality: bf16 (and fp16 on CUDA) against fp32, same photos.
+"""What a faster path costs in quality: bf16 (and fp16 on CUDA) against fp32, same photos;
+``--precisions fp32-winograd`` scores the CPU's default fp32 path (RRDBNet's dense blocks in
+Winograd convolutions) against fp32 with direct convolutions.
 
     python benchmarks/bench_quality.py [--models M ...] [--photos P ...] [--precisions P ...]
 
@@ -20,6 +22,8 @@ PHOTOS = ["photo-256", "photo-640x480", "photo-2000x1500", "photo-512-a", "photo
 SHRINK = 4
 CROP = 4
 PSNR_RULE_DB = 0.05
+# The default fp32 path with RRDBNet's Winograd dense blocks, against fp32 with direct convs.
+WINOGRAD = "fp32-winograd"
 
 
 def psnr_y(a, b) -> float:  # noqa: ANN001 - (3, H, W) float tensors in [0, 1]
@@ -30,6 +34,23 @@ def psnr_y(a, b) -> float:  # noqa: ANN001 - (3, H, W) float tensors in [0, 1]
     luma_a, luma_b = ((t * weights).sum(0)[CROP:-CROP, CROP:-CROP] for t in (a, b))
     mse = float(((luma_a - luma_b) ** 2).mean())
     return math.inf if mse == 0 else 10 * math.log10(1 / mse)
+
+
+def _precision(path: str) -> str:
+    return "fp32" if path == WINOGRAD else path
+
+
+def run(upscaler, image, *, winograd: bool):  # noqa: ANN001, ANN201 - an Upscaler, a (3, H, W) tensor
+    """8-bit output as floats; fp32 itself runs direct convolutions (the network as written)."""
+    import torch
+
+    from uprez.core.archs import _rrdb_winograd
+
+    _rrdb_winograd.ENABLED = winograd
+    try:
+        return upscaler.upscale(image, out_dtype=torch.uint8).float() / 255
+    finally:
+        _rrdb_winograd.ENABLED = True
 
 
 def main() -> None:
@@ -53,7 +74,9 @@ def main() -> None:
           f"{'PSNR to fp32 out':>16} {'mean lv':>8} {'max lv':>7}")  # fmt: skip
     for model_id in args.models:
         model = open_model(model_id)
-        upscalers = {p: Upscaler(model, device=args.device, precision=p) for p in ["fp32", *args.precisions]}
+        upscalers = {
+            p: Upscaler(model, device=args.device, precision=_precision(p)) for p in ["fp32", *args.precisions]
+        }
         for name in args.photos:
             with Image.open(photos.photo(name)) as original:
                 truth = original.convert("RGB")
@@ -61,7 +84,7 @@ def main() -> None:
             as_tensor = lambda picture: torch.from_numpy(np.asarray(picture, dtype=np.float32) / 255).permute(2, 0, 1)  # noqa: E731
             image, truth_t = as_tensor(small).contiguous(), as_tensor(truth)
             truth_t = truth_t[:, : image.shape[1] * SHRINK, : image.shape[2] * SHRINK]
-            outputs = {p: u.upscale(image, out_dtype=torch.uint8).float() / 255 for p, u in upscalers.items()}
+            outputs = {p: run(u, image, winograd=p == WINOGRAD) for p, u in upscalers.items()}
             reference = psnr_y(outputs["fp32"], truth_t)
             print(f"{model_id:<24} {name:<16} {'fp32':<9} {reference:>8.3f}")
             for precision in args.precisions:

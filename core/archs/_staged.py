@@ -32,7 +32,8 @@ def layout_of(x: torch.Tensor) -> torch.memory_format:
 
 
 def apply_in_tiles(block: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int, radius: int):
-    """``block(x)`` computed tile by tile; equal to the whole-map call, not an approximation.
+    """``block(x)`` computed tile by tile; equal to the whole-map call, not an approximation
+    (to the last bit for direct convs; Winograd blocks round by where their 6x6 tiles fall).
 
     Each tile carries ``radius`` pixels of real context (the block's receptive radius), and at
     the map's edge none, so the convs' zero padding falls where it does for the whole map.

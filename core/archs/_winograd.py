@@ -5,8 +5,8 @@ to 64 "points" (small matrix products), multiplied point by point (one matrix pr
 point, over all channels), and carried back. Used for fp32 on the CPU, where direct
 convolution is already at the machine's measured peak (core/archs/_rrdb_winograd.py).
 
-The rounding differs from direct convolution: x4plus on a 640x480 photo, 121 dB PSNR against
-the direct output, 2101 of 14.7 M 8-bit values one level apart.
+The rounding differs from direct convolution's: x4plus on a 640x480 photo, 2,163 of 14.7 M
+8-bit values one level apart from the direct path's, none further.
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ def test_buffers_reused_across_map_sizes_give_the_same_numbers() -> None:
         assert torch.equal(ours, expected)
 
 
-def test_kept_filters_follow_weights_changed_in_place() -> None:
+def test_weights_changed_in_place_are_used() -> None:
     block = _block(8, 4, 6)
     other = _block(8, 4, 8)
     x = seeded_input(8, 20, 3)

@@ -25,22 +25,22 @@ ENABLED = True
 
 def dense_block(
     x: torch.Tensor,
-    weights: list[torch.Tensor],
+    filters: list[torch.Tensor],
     biases: list[torch.Tensor],
     *,
     negative_slope: float,
     residual_scale: float,
     workspace: Workspace,
 ) -> torch.Tensor:
-    """The block of ``rrdbnet.dense_block`` on [N, nf, H, W]; returns a contiguous (NCHW) map,
-    the layout these blocks read fastest."""
+    """The block of ``rrdbnet.dense_block`` on [N, nf, H, W], its weights given as
+    ``filter_transform``s; returns a contiguous (NCHW) map, the layout these blocks read fastest."""
     if x.shape[0] != 1:
-        return torch.cat([dense_block(one.unsqueeze(0), weights, biases, negative_slope=negative_slope,
+        return torch.cat([dense_block(one.unsqueeze(0), filters, biases, negative_slope=negative_slope,
                                       residual_scale=residual_scale, workspace=workspace) for one in x])  # fmt: skip
     features, height, width = x.shape[1:]
     tiling = Tiling(height, width)
-    total = features + sum(weight.shape[0] for weight in weights[:-1])
-    widest = max(weight.shape[0] for weight in weights)
+    total = features + sum(filter_.shape[1] for filter_ in filters[:-1])
+    widest = max(filter_.shape[1] for filter_ in filters)
     points = workspace.buffer("points", (total, POINTS, tiling.tiles))
     products = workspace.buffer("products", (POINTS, widest, tiling.tiles))
     padded = workspace.zeroed("padded", (max(features, widest), *tiling.padded))
@@ -54,7 +54,6 @@ def dense_block(
 
     padded[:features, interior[0], interior[1]].copy_(x[0])
     input_transform(padded[:features], tiling, points[:features])
-    filters = workspace.filters(weights)
     filled = features
     for filter_, bias in zip(filters[:-1], biases[:-1], strict=True):
         grown = filter_.shape[1]

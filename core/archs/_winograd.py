@@ -120,7 +120,6 @@ class Workspace(threading.local):
     def __init__(self) -> None:
         self._storage: dict[str, torch.Tensor] = {}
         self._zeroed_for: dict[str, tuple[int, ...]] = {}
-        self._filters: tuple[list[tuple[torch.Tensor, int]], list[torch.Tensor]] = ([], [])
 
     # Scratch space: a copy of a network (or a pickled one) starts with its own, empty.
     def __deepcopy__(self, memo: dict) -> Workspace:
@@ -147,21 +146,3 @@ class Workspace(threading.local):
             buffer.zero_()
             self._zeroed_for[name] = shape
         return buffer
-
-    def filters(self, weights: list[torch.Tensor]) -> list[torch.Tensor]:
-        """``filter_transform`` of each weight, kept for the next call with the same weights: a
-        block runs over all tiles of a map in a row. Only one block's are kept (x4plus's would
-        take 470 MB for all 69 blocks)."""
-        if any(weight.is_inference() for weight in weights):  # no version counter to follow
-            return [filter_transform(weight) for weight in weights]
-        kept, filters = self._filters
-        # The kept weights hold their memory, so no other tensor can since have taken its address;
-        # their version numbers are taken now (a detached tensor shares its source's counter).
-        same = len(kept) == len(weights) and all(
-            old.data_ptr() == new.data_ptr() and version == new._version and old.shape == new.shape
-            for (old, version), new in zip(kept, weights, strict=False)
-        )
-        if not same:
-            filters = [filter_transform(weight) for weight in weights]
-            self._filters = ([(weight.detach(), weight._version) for weight in weights], filters)
-        return filters

@@ -18,7 +18,7 @@ from ._residual import add_scaled_
 from ._rrdb_winograd import applies as winograd_applies
 from ._rrdb_winograd import dense_block as winograd_dense_block
 from ._staged import in_cache_sized_tiles
-from ._winograd import Workspace
+from ._winograd import Workspace, filter_transform
 
 NEGATIVE_SLOPE = 0.2
 RESIDUAL_SCALE = 0.2
@@ -60,12 +60,18 @@ class ResidualDenseBlock(nn.Module):
         self.workspace = workspace or Workspace()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.prepared(x)(x)
+
+    def prepared(self, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The block for every tile of map ``x``: in Winograd convolutions (fp32 on the CPU), with
+        its kernels transformed once for all the tiles; else as written, or compiled."""
         convs = (self.conv1, self.conv2, self.conv3, self.conv4, self.conv5)
         weights, biases = [conv.weight for conv in convs], [conv.bias for conv in convs]
         if self.function is dense_block and winograd_applies(x):  # a compiled function comes first
+            filters = [filter_transform(weight) for weight in weights]
             slopes = dict(negative_slope=NEGATIVE_SLOPE, residual_scale=RESIDUAL_SCALE)
-            return winograd_dense_block(x, weights, biases, **slopes, workspace=self.workspace)
-        return self.function(x, weights, biases)
+            return lambda tile: winograd_dense_block(tile, filters, biases, **slopes, workspace=self.workspace)
+        return lambda tile: self.function(tile, weights, biases)
 
 
 class RRDB(nn.Module):
@@ -79,7 +85,7 @@ class RRDB(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = x
         for rdb in (self.rdb1, self.rdb2, self.rdb3):
-            out = in_cache_sized_tiles(rdb, out, DENSE_BLOCK_RADIUS)
+            out = in_cache_sized_tiles(rdb.prepared(out), out, DENSE_BLOCK_RADIUS)
         return add_scaled_(out, RESIDUAL_SCALE, x)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import struct
 import zlib
 from pathlib import Path
@@ -142,6 +144,18 @@ def test_writes_never_clobber_and_leave_no_temporary_files(tmp_path: Path) -> No
     write_image(target, Picture(np.zeros((2, 2, 3), np.uint8)), overwrite=True)
     assert read_image(target).pixels.shape == (2, 2, 3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_outputs_get_the_permissions_of_a_new_file_or_of_the_one_they_replace(tmp_path: Path) -> None:
+    target = write_image(tmp_path / "x.png", Picture(random_pixels(3, np.uint8)))
+    assert stat.S_IMODE(target.stat().st_mode) == write_module.NEW_FILE_MODE
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert write_module.NEW_FILE_MODE == 0o666 & ~mask  # not mkstemp's 0600
+    target.chmod(0o640)
+    write_image(target, Picture(random_pixels(3, np.uint8)), overwrite=True)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
 
 
 def test_a_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import struct
 import tempfile
 import zlib
@@ -149,8 +150,21 @@ def _tiff_writer(pixels: np.ndarray, icc: bytes | None) -> Callable[[Path], None
     return write
 
 
+def _process_umask() -> int:
+    # Reading the umask means setting it; done once, at import, before any writer thread runs.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# What open() gives a new file. mkstemp's temporaries are 0600, which the rename would keep:
+# outputs that only their owner can read.
+NEW_FILE_MODE = 0o666 & ~_process_umask()
+
+
 def _atomic(path: Path, writer: Callable[[Path], None]) -> None:
-    """Writes to a hidden temporary file beside ``path``, then renames it into place."""
+    """Writes to a hidden temporary file beside ``path``, then renames it into place (with the
+    permissions a new file gets here, or those of the file it replaces)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
@@ -161,6 +175,7 @@ def _atomic(path: Path, writer: Callable[[Path], None]) -> None:
         writer(Path(temporary))
         with open(temporary, "rb+") as written:
             os.fsync(written.fileno())
+        os.chmod(temporary, stat.S_IMODE(path.stat().st_mode) if path.exists() else NEW_FILE_MODE)
         os.replace(temporary, path)
     except (OSError, ValueError, TypeError) as error:
         raise ImageWriteError(path, f"could not be written ({error})") from error

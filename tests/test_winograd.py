@@ -9,7 +9,7 @@ import torch
 from support import seeded_input, seeded_weights
 from torch.nn import functional as F
 
-from uprez.core.archs import _rrdb_winograd, _winograd, rrdbnet
+from uprez.core.archs import _rrdb_winograd, _staged, _winograd, rrdbnet
 from uprez.core.archs.rrdbnet import ResidualDenseBlock
 
 
@@ -66,6 +66,7 @@ def test_the_winograd_dense_block_equals_the_direct_one(features: int, growth: i
     x = torch.nn.functional.interpolate(pair, size=size, mode="bilinear")
     convs = (block.conv1, block.conv2, block.conv3, block.conv4, block.conv5)
     with torch.inference_mode():
+        assert _rrdb_winograd.applies(x)
         ours = block(x.contiguous(memory_format=torch.channels_last))
         direct = rrdbnet.dense_block(x.double(), [c.weight.double() for c in convs], [c.bias.double() for c in convs])
     assert _rrdb_winograd.applies(x) is False  # outside inference mode: autograd needs the direct path
@@ -118,3 +119,16 @@ def test_a_network_copy_has_its_own_buffers() -> None:
     x = seeded_input(3, 20, 4)
     with torch.inference_mode():
         assert torch.equal(net(x), twin(x))
+
+
+def test_tiles_written_straight_into_the_map_equal_the_whole_map() -> None:
+    block = _block(8, 4, 12)
+    pair = torch.cat([seeded_input(8, 16, 1), seeded_input(8, 16, 2)])
+    x = torch.nn.functional.interpolate(pair, size=(45, 38), mode="bilinear")
+    with torch.inference_mode():
+        prepared = block.prepared(x)
+        assert prepared.writes_into
+        tiled = _staged.apply_in_tiles(prepared, x, 16, rrdbnet.DENSE_BLOCK_RADIUS)
+        whole = block(x)
+    assert tiled.shape == whole.shape
+    torch.testing.assert_close(tiled, whole, rtol=0, atol=1e-5 * whole.abs().max().item())

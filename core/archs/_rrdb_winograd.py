@@ -31,12 +31,20 @@ def dense_block(
     negative_slope: float,
     residual_scale: float,
     workspace: Workspace,
+    out: torch.Tensor | None = None,
+    offset: tuple[int, int] = (0, 0),
 ) -> torch.Tensor:
     """The block of ``rrdbnet.dense_block`` on [N, nf, H, W], its weights given as
-    ``filter_transform``s; returns a contiguous (NCHW) map, the layout these blocks read fastest."""
+    ``filter_transform``s. Returns a contiguous (NCHW) map, the layout these blocks read fastest;
+    or writes the part of it at ``offset`` that fits ``out`` there (a tile's share of the map,
+    without a copy in between)."""
+    if out is None:
+        out, offset = torch.empty(x.shape), (0, 0)
     if x.shape[0] != 1:
-        return torch.cat([dense_block(one.unsqueeze(0), filters, biases, negative_slope=negative_slope,
-                                      residual_scale=residual_scale, workspace=workspace) for one in x])  # fmt: skip
+        for one, target in zip(x, out, strict=True):
+            dense_block(one.unsqueeze(0), filters, biases, negative_slope=negative_slope, residual_scale=residual_scale,
+                        workspace=workspace, out=target.unsqueeze(0), offset=offset)  # fmt: skip
+        return out
     features, height, width = x.shape[1:]
     tiling = Tiling(height, width)
     total = features + sum(filter_.shape[1] for filter_ in filters[:-1])
@@ -46,9 +54,9 @@ def dense_block(
     padded = workspace.zeroed("padded", (max(features, widest), *tiling.padded))
     interior = (slice(1, height + 1), slice(1, width + 1))
 
-    def conv(filters: torch.Tensor, bias: torch.Tensor, inputs: int) -> torch.Tensor:
-        product = products[:, : filters.shape[1]]
-        torch.bmm(filters, points[:inputs].transpose(0, 1), out=product)
+    def conv(filter_: torch.Tensor, bias: torch.Tensor, inputs: int) -> torch.Tensor:
+        product = products[:, : filter_.shape[1]]
+        torch.bmm(filter_, points[:inputs].transpose(0, 1), out=product)
         product[BIAS_POINT].add_(bias.unsqueeze(1))
         return output_transform(product, tiling)
 
@@ -61,5 +69,7 @@ def dense_block(
         torch.ops.aten.leaky_relu.out(conv(filter_, bias, filled), negative_slope, out=target)
         input_transform(padded[:grown], tiling, points[filled : filled + grown])
         filled += grown
-    out = torch.empty(x.shape)
-    return torch.add(x, conv(filters[-1], biases[-1], filled).unsqueeze(0), alpha=residual_scale, out=out)
+    rows = slice(offset[0], offset[0] + out.shape[-2])
+    cols = slice(offset[1], offset[1] + out.shape[-1])
+    update = conv(filters[-1], biases[-1], filled)[:, rows, cols].unsqueeze(0)
+    return torch.add(x[..., rows, cols], update, alpha=residual_scale, out=out)

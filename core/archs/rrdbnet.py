@@ -7,6 +7,7 @@ ESRGAN's original ``model.N`` sequential names. Layers and names follow
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -70,7 +71,10 @@ class ResidualDenseBlock(nn.Module):
         if self.function is dense_block and winograd_applies(x):  # a compiled function comes first
             filters = [filter_transform(weight) for weight in weights]
             slopes = dict(negative_slope=NEGATIVE_SLOPE, residual_scale=RESIDUAL_SCALE)
-            return lambda tile: winograd_dense_block(tile, filters, biases, **slopes, workspace=self.workspace)
+            block = functools.partial(winograd_dense_block, filters=filters, biases=biases, **slopes,
+                                      workspace=self.workspace)  # fmt: skip
+            block.writes_into = True  # see _staged.apply_in_tiles
+            return block
         return lambda tile: self.function(tile, weights, biases)
 
 

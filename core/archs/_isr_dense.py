@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._staged import in_cache_sized_tiles
+from ._staged import in_cache_sized_tiles, layout_of
 
 # On large CPU maps each block runs in tiles with its exact receptive radius (_staged.py), so
 # the running concatenation (448 channels in the published RDNs) stays in cache. Same numbers;
@@ -17,9 +17,7 @@ from ._staged import in_cache_sized_tiles
 def channel_buffer(x: torch.Tensor, channels: int) -> torch.Tensor:
     """An empty map like ``x`` with ``channels`` channels, in ``x``'s memory format."""
     n, _, h, w = x.shape
-    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-    layout = torch.channels_last if channels_last else torch.contiguous_format
-    return torch.empty((n, channels, h, w), dtype=x.dtype, device=x.device, memory_format=layout)
+    return torch.empty((n, channels, h, w), dtype=x.dtype, device=x.device, memory_format=layout_of(x))
 
 
 class DenseBlock(nn.Module):

@@ -39,19 +39,19 @@ def apply_in_tiles(block: Callable[[torch.Tensor], torch.Tensor], x: torch.Tenso
     the map's edge none, so the convs' zero padding falls where it does for the whole map.
     """
     layout = layout_of(x)
-    # A block that keeps its channels may write each tile's share straight into the map.
+    # A block may write each tile's share straight into the map (see the Winograd dense block).
     writes_into = getattr(block, "writes_into", False)
     height, width = x.shape[-2:]
     rows, cols = math.ceil(height / tile), math.ceil(width / tile)
     tile_h, tile_w = math.ceil(height / rows), math.ceil(width / cols)
-    out: torch.Tensor | None = None
+    # Blocks that write into the map keep its channels, so it can be made before the first tile.
+    out = torch.empty_like(x, memory_format=torch.contiguous_format) if writes_into else None
     for y0 in range(0, height, tile_h):
         for x0 in range(0, width, tile_w):
             y1, x1 = min(height, y0 + tile_h), min(width, x0 + tile_w)
             wy0, wx0 = max(0, y0 - radius), max(0, x0 - radius)
             window = x[..., wy0 : min(height, y1 + radius), wx0 : min(width, x1 + radius)]
             if writes_into:
-                out = torch.empty_like(x, memory_format=torch.contiguous_format) if out is None else out
                 block(window, out=out[..., y0:y1, x0:x1], offset=(y0 - wy0, x0 - wx0))
                 continue
             # A contiguous-layout block (Winograd) copies its input once anyway: no copy here.

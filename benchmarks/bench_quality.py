@@ -14,6 +14,7 @@ largest difference in 8-bit levels.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 
 import photos
@@ -46,11 +47,8 @@ def run(upscaler, image, *, winograd: bool):  # noqa: ANN001, ANN201 - an Upscal
 
     from uprez.core.archs import _rrdb_winograd
 
-    _rrdb_winograd.ENABLED = winograd
-    try:
+    with contextlib.nullcontext() if winograd else _rrdb_winograd.direct_convolutions():
         return upscaler.upscale(image, out_dtype=torch.uint8).float() / 255
-    finally:
-        _rrdb_winograd.ENABLED = True
 
 
 def main() -> None:

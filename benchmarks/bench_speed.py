@@ -74,12 +74,8 @@ def conv_flop_per_input_pixel(net, side: int = 32) -> float:
     from uprez.core.archs import _rrdb_winograd
 
     counter = FlopCounterMode(display=False)
-    winograd, _rrdb_winograd.ENABLED = _rrdb_winograd.ENABLED, False  # count convs as written
-    try:
-        with torch.inference_mode(), counter:
-            net(torch.rand(1, net.in_channels, side, side))
-    finally:
-        _rrdb_winograd.ENABLED = winograd
+    with torch.inference_mode(), counter, _rrdb_winograd.direct_convolutions():  # convs as written
+        net(torch.rand(1, net.in_channels, side, side))
     convolutions = {op: n for op, n in counter.get_flop_counts()["Global"].items() if "convolution" in str(op)}
     return sum(convolutions.values()) / side**2
 

@@ -132,3 +132,11 @@ def test_tiles_written_straight_into_the_map_equal_the_whole_map() -> None:
         whole = block(x)
     assert tiled.shape == whole.shape
     torch.testing.assert_close(tiled, whole, rtol=0, atol=1e-5 * whole.abs().max().item())
+
+
+def test_direct_convolutions_hold_only_inside_their_block() -> None:
+    x = seeded_input(8, 20, 5)
+    with torch.inference_mode():
+        with _rrdb_winograd.direct_convolutions():
+            assert not _rrdb_winograd.applies(x)
+        assert _rrdb_winograd.applies(x)

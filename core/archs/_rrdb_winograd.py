@@ -10,6 +10,9 @@ One 170-px block tile, x4plus's weights: 41.0-45.1 ms direct (channels-last), 29
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
 from ._winograd import BIAS_POINT, POINTS, Tiling, Workspace, input_transform, output_transform
@@ -21,6 +24,17 @@ def applies(x: torch.Tensor) -> bool:
 
 # Switched off to run the network as its authors wrote it (the plain baseline, and tests).
 ENABLED = True
+
+
+@contextlib.contextmanager
+def direct_convolutions() -> Iterator[None]:
+    """The dense blocks as written, for the ``with`` block (a baseline, a FLOP count)."""
+    global ENABLED
+    before, ENABLED = ENABLED, False
+    try:
+        yield
+    finally:
+        ENABLED = before
 
 
 def dense_block(

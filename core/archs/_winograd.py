@@ -11,6 +11,7 @@ The rounding differs from direct convolution's: x4plus on a 640x480 photo, 2,163
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 
@@ -129,9 +130,7 @@ class Workspace(threading.local):
         return Workspace, ()
 
     def buffer(self, name: str, shape: tuple[int, ...]) -> torch.Tensor:
-        size = 1
-        for extent in shape:
-            size *= extent
+        size = math.prod(shape)
         storage = self._storage.get(name)
         if storage is None or storage.numel() < size:
             storage = self._storage[name] = torch.empty(size)

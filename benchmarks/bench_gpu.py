@@ -7,6 +7,8 @@ CUDA-synchronised: host tensor in, host uint8 out (host-to-device copy, tiles, a
 back in host memory).
 
     uprez           the default: auto precision (fp16 where the architecture is safe in it), auto tiles
+    uprez-two-pass  the default with PyTorch's separate bias and activation passes instead of
+                    uprez's one-pass kernel (_cuda_epilogue.ENABLED = False)
     uprez-compiled  the same with compile=True (uprez upscale --compile): torch.compile fuses the
                     network's hot blocks; its first call (printed) pays the compile
     uprez-bf16      the default in bf16
@@ -35,12 +37,14 @@ import torch
 from bench_speed import conv_flop_per_input_pixel
 from PIL import Image
 
+from uprez.core.archs import _cuda_epilogue
 from uprez.core.engine.upscaler import Upscaler
 from uprez.core.models import open_model
 
 PHOTOS = ["photo-256", "photo-640x480", "photo-2000x1500"]
 PEAK_PRECISION = {
     "uprez": "fp16",
+    "uprez-two-pass": "fp16",
     "uprez-compiled": "fp16",
     "uprez-bf16": "bf16",
     "uprez-fp32": "fp32",
@@ -100,6 +104,17 @@ def uprez_call(upscaler: Upscaler, host: torch.Tensor) -> Callable[[], object]:
     return lambda: upscaler.upscale(host, out_dtype=torch.uint8)
 
 
+def two_pass_call(upscaler: Upscaler, host: torch.Tensor) -> Callable[[], object]:
+    def run() -> object:
+        _cuda_epilogue.ENABLED = False
+        try:
+            return upscaler.upscale(host, out_dtype=torch.uint8)
+        finally:
+            _cuda_epilogue.ENABLED = True
+
+    return run
+
+
 def plain_call(net: torch.nn.Module, host: torch.Tensor) -> Callable[[], object]:
     def run() -> None:
         with torch.inference_mode():
@@ -127,6 +142,7 @@ def main() -> None:
         flop = conv_flop_per_input_pixel(model.net)
         upscalers = {
             "uprez": Upscaler(model),
+            "uprez-two-pass": Upscaler(model),
             "uprez-compiled": Upscaler(model, compile=True),
             "uprez-bf16": Upscaler(model, precision="bf16"),
             "uprez-fp32": Upscaler(model, precision="fp32"),
@@ -136,6 +152,7 @@ def main() -> None:
             host = load(photo)
             megapixels = host.shape[1] * host.shape[2] / 1e6
             calls = {name: uprez_call(up, host) for name, up in upscalers.items()}
+            calls["uprez-two-pass"] = two_pass_call(upscalers["uprez-two-pass"], host)
             calls["plain"] = plain_call(plain, host)
             firsts = {}
             for name, call in list(calls.items()):  # warm-up: cuDNN autotuning, allocators

@@ -23,9 +23,10 @@ python=${PYTHON:-python3}
 step() {  # step SECONDS LOG COMMAND...: run, keep the log, say how it ended
     local limit=$1 log=$2
     shift 2
+    local started=$SECONDS
     echo "=== $* (limit ${limit}s)"
     timeout "$limit" "$@" 2>&1 | tee "$out/$log"
-    echo "=== exit ${PIPESTATUS[0]}"
+    echo "=== exit ${PIPESTATUS[0]} after $((SECONDS - started)) s"
 }
 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv
@@ -36,8 +37,12 @@ if [ "$phase" = explore ]; then
         --photos photo-256 photo-640x480 photo-2000x1500 photo-512-a photo-512-b photo-1024
     step 100 compile.log "$python" benchmarks/gpu_levers.py --rounds 3 --sections dense compile
 else
-    step 200 bench.log "$python" benchmarks/bench_gpu.py --rounds 3
-    step 80 tests.log "$python" -m pytest -q -rf --tb=short -p no:cacheprovider tests/test_gpu.py
-    step 120 folder.log "$python" benchmarks/bench_folder.py --device cuda --model realesrgan-x4plus \
+    step 90 tests.log "$python" -m pytest -q -rf --tb=short -p no:cacheprovider tests/test_gpu.py
+    step 240 bench.log "$python" benchmarks/bench_gpu.py --rounds 3
+    step 60 quality.log "$python" benchmarks/bench_quality.py --device cuda --precisions fp16 \
+        --photos photo-256 photo-640x480 photo-2000x1500 photo-512-a photo-512-b photo-1024
+    step 45 levers.log "$python" benchmarks/gpu_levers.py --rounds 3 --models realesr-animevideov3-x4 \
+        --sections profile end2end
+    step 90 folder.log "$python" benchmarks/bench_folder.py --device cuda --model realesrgan-x4plus \
         --photo photo-2000x1500 --count 3 --rounds 2
 fi

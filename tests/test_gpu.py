@@ -10,6 +10,7 @@ import torch
 from support import photo_tensor, psnr, seeded_input
 from test_engine import ARCH_EXAMPLE_IDS, ARCH_EXAMPLES, _OverflowsInHalf, example_model, loaded
 
+from uprez.core.archs import _cuda_epilogue, _nvrtc
 from uprez.core.engine import compiler
 from uprez.core.engine.upscaler import Upscaler
 
@@ -92,3 +93,31 @@ def test_every_architecture_runs_in_each_precision_on_cuda(arch, example) -> Non
         # (23 dB for one RDN in bf16): this says the same picture; real weights are held to
         # 0.05 dB of fp32 by benchmarks/bench_quality.py.
         assert psnr(out, full) > (60.0 if precision == "fp32" else 20.0), precision
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32], ids=str)
+@pytest.mark.parametrize("channels", [32, 64])
+def test_the_one_pass_kernel_equals_pytorchs_bias_and_activation(dtype: torch.dtype, channels: int) -> None:
+    generator = torch.Generator().manual_seed(channels)
+    x = torch.randn(2, channels, 37, 53, generator=generator).cuda().to(dtype, memory_format=torch.channels_last)
+    bias = torch.randn(channels, generator=generator).cuda().to(dtype)
+    for slope in (torch.rand(channels, generator=generator).cuda().to(dtype), 0.2, 0.0, 1.0):
+        weights = slope if torch.is_tensor(slope) else torch.full((channels,), slope, device="cuda", dtype=dtype)
+        y = x.float() + bias.float().view(1, -1, 1, 1)
+        expected = torch.where(y >= 0, y, y * weights.float().view(1, -1, 1, 1)).to(dtype)
+        out = x.clone()
+        assert _cuda_epilogue.bias_leaky_(out, bias, slope)
+        # One rounding of the exact result: equal to it but for ties of the last bit.
+        torch.testing.assert_close(out, expected, rtol=torch.finfo(dtype).eps, atol=0)
+    assert isinstance(_cuda_epilogue._modules[torch.cuda.current_device()], _nvrtc.Module)
+
+
+@pytest.mark.parametrize("stem", ["realesrgan-x4plus", "realesr-animevideov3-x4"])
+def test_the_one_pass_networks_equal_the_two_pass_ones(stem: str, real_model, monkeypatch) -> None:
+    model = real_model(stem)
+    image = photo_tensor("coffee_cup.png")
+    one_pass = Upscaler(model).upscale(image)
+    monkeypatch.setattr(_cuda_epilogue, "ENABLED", False)
+    two_pass = Upscaler(model).upscale(image)
+    assert psnr(one_pass, two_pass) > 50.0
+    assert (one_pass - two_pass).abs().max() < 3 / 255

@@ -15,6 +15,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict
+from ._cuda_epilogue import applies as one_pass_applies
+from ._cuda_epilogue import bias_leaky_
 from ._residual import add_scaled_
 from ._rrdb_winograd import applies as winograd_applies
 from ._rrdb_winograd import dense_block as winograd_dense_block
@@ -48,6 +50,36 @@ def dense_block(x: torch.Tensor, weights: list[torch.Tensor], biases: list[torch
     return add_scaled_(update, RESIDUAL_SCALE, x)
 
 
+def dense_block_one_pass_epilogues(
+    x: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor]
+) -> torch.Tensor:
+    """``dense_block`` on CUDA without a compiler: each conv runs without its bias, and
+    ``_cuda_epilogue`` adds it and applies the activation in one pass over the conv's output."""
+    features = [x]
+    for index, (weight, bias) in enumerate(zip(weights, biases, strict=True)):
+        joined = torch.cat(features, 1) if len(features) > 1 else x
+        out = F.conv2d(joined, weight, None, padding=1)
+        last = index == len(weights) - 1
+        if not bias_leaky_(out, bias, 1.0 if last else NEGATIVE_SLOPE):
+            out.add_(bias.view(1, -1, 1, 1))
+            if not last:
+                F.leaky_relu(out, NEGATIVE_SLOPE, inplace=True)
+        features.append(out)
+    return add_scaled_(features[-1], RESIDUAL_SCALE, x)
+
+
+def _conv_then_leaky(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """``leaky_relu(conv(x))``; on CUDA with the bias and activation in one pass."""
+    if one_pass_applies(x):
+        out = F.conv2d(x.to(conv.weight.dtype), conv.weight, None, padding=1)
+        if bias_leaky_(out, conv.bias, NEGATIVE_SLOPE):
+            return out
+        out.add_(conv.bias.view(1, -1, 1, 1))
+    else:
+        out = conv(x)
+    return F.leaky_relu(out, NEGATIVE_SLOPE, inplace=True)
+
+
 class ResidualDenseBlock(nn.Module):
     def __init__(self, *, num_features: int, growth_channels: int, workspace: Workspace | None = None) -> None:
         super().__init__()
@@ -75,6 +107,8 @@ class ResidualDenseBlock(nn.Module):
                                       workspace=self.workspace)  # fmt: skip
             block.writes_into = True  # see _staged.apply_in_tiles
             return block
+        if self.function is dense_block and one_pass_applies(x):
+            return lambda tile: dense_block_one_pass_epilogues(tile, weights, biases)
         return lambda tile: self.function(tile, weights, biases)
 
 
@@ -147,8 +181,8 @@ class RRDBNet(SRNet):
     def forward_tail(self, features: torch.Tensor) -> torch.Tensor:
         for n in range(1, self.num_upsamples + 1):
             upsampled = F.interpolate(features, scale_factor=2, mode="nearest")
-            features = F.leaky_relu(getattr(self, f"conv_up{n}")(upsampled), NEGATIVE_SLOPE, inplace=True)
-        return self.conv_last(F.leaky_relu(self.conv_hr(features), NEGATIVE_SLOPE, inplace=True))
+            features = _conv_then_leaky(getattr(self, f"conv_up{n}"), upsampled)
+        return self.conv_last(_conv_then_leaky(self.conv_hr, features))
 
     def fuse(self, compiler: Callable[[Callable], Callable]) -> None:
         fused = compiler(dense_block)

@@ -14,9 +14,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict
+from ._cuda_epilogue import applies as one_pass_applies
+from ._cuda_epilogue import bias_leaky_
 
 ACTIVATIONS = ("prelu", "relu", "leakyrelu")
 LEAKY_SLOPE = 0.1  # BasicSR's SRVGGNetCompact uses 0.1, not ESRGAN's 0.2
+NEGATIVE_SLOPES = {"relu": 0.0, "leakyrelu": LEAKY_SLOPE}  # PReLU's are weights
 # animevideov3-x4, fp32, 2 cores. Under glibc's default allocator, maps over 32 MiB are
 # page-faulted in afresh each time: a 640x480 photo ran 1.46 s in 320-px tiles (maps under
 # it) against 1.9 s whole. Where large blocks are reused it ran 1.28 s whole, and a
@@ -40,15 +43,40 @@ def compact_core(
     out = x
     for index, (weight, bias) in enumerate(zip(weights, biases, strict=True)):
         out = F.conv2d(out.to(weight.dtype), weight, bias, padding=1)
-        if index == len(weights) - 1:
-            break
-        if activation == "prelu":
-            out = F.prelu(out, slopes[index])
-        elif activation == "relu":
-            out = F.relu(out)
-        else:
-            out = F.leaky_relu(out, LEAKY_SLOPE)
+        if index < len(weights) - 1:
+            out = _activated(out, activation, slopes, index)
     return _add_input_and_shuffle(out, x, scale)
+
+
+def compact_core_one_pass_epilogues(
+    x: torch.Tensor,
+    weights: list[torch.Tensor],
+    biases: list[torch.Tensor],
+    slopes: list[torch.Tensor],
+    activation: str,
+    scale: int,
+) -> torch.Tensor:
+    """``compact_core`` on CUDA without a compiler: each conv runs without its bias, and
+    ``_cuda_epilogue`` adds the bias and applies the activation in one pass over its output
+    (PyTorch's ops where the kernel cannot take a map)."""
+    out = x
+    for index, (weight, bias) in enumerate(zip(weights, biases, strict=True)):
+        out = F.conv2d(out.to(weight.dtype), weight, None, padding=1)
+        last = index == len(weights) - 1
+        slope = 1.0 if last else slopes[index] if activation == "prelu" else NEGATIVE_SLOPES[activation]
+        if not bias_leaky_(out, bias, slope):
+            out = out + bias.view(1, -1, 1, 1)
+            if not last:
+                out = _activated(out, activation, slopes, index)
+    return _add_input_and_shuffle(out, x, scale)
+
+
+def _activated(out: torch.Tensor, activation: str, slopes: list[torch.Tensor], index: int) -> torch.Tensor:
+    if activation == "prelu":
+        return F.prelu(out, slopes[index])
+    if activation == "relu":
+        return F.relu(out)
+    return F.leaky_relu(out, LEAKY_SLOPE)
 
 
 def _add_input_and_shuffle(out: torch.Tensor, x: torch.Tensor, scale: int) -> torch.Tensor:
@@ -97,16 +125,21 @@ class SRVGGNetCompact(SRNet):
 
     def forward_core(self, x: torch.Tensor) -> torch.Tensor:
         if self.fused is not None:
-            convs, activations = self.body[0::2], self.body[1::2]
-            slopes = [a.weight for a in activations] if self.hyperparameters["activation"] == "prelu" else []
-            weights, biases = [c.weight for c in convs], [c.bias for c in convs]
-            return self.fused(x, weights, biases, slopes, self.hyperparameters["activation"], self.scale)
+            return self.fused(x, *self._tensors(), self.hyperparameters["activation"], self.scale)
+        if one_pass_applies(x):
+            return compact_core_one_pass_epilogues(x, *self._tensors(), self.hyperparameters["activation"], self.scale)
         # Module by module (not compact_core), so that the engine's per-layer hooks run: the
         # cancel check between layers, and bf16's input casts.
         out = x
         for layer in self.body:
             out = layer(out)
         return _add_input_and_shuffle(out, x, self.scale)
+
+    def _tensors(self) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        """Weights, biases and PReLU slopes (none for ReLU and LeakyReLU), for the functions."""
+        convs, activations = self.body[0::2], self.body[1::2]
+        slopes = [a.weight for a in activations] if self.hyperparameters["activation"] == "prelu" else []
+        return [c.weight for c in convs], [c.bias for c in convs], slopes
 
     def fuse(self, compiler: Callable[[Callable], Callable]) -> None:
         self.fused = compiler(compact_core)

@@ -128,7 +128,7 @@ def bias_leaky_(x: torch.Tensor, bias: torch.Tensor, slope: torch.Tensor | float
         return False
     if bias.shape != (channels,) or slopes.shape != (channels,):
         return False
-    module = _module(x.device)
+    module = _modules.get(x.device.index) or _module(x.device)
     if module is None:
         return False
     vectors = x.numel() // lanes

@@ -76,6 +76,7 @@ class Module:
 
     def __init__(self, source: str, device: torch.device) -> None:
         self.device = device
+        self.index = device.index if device.index is not None else torch.cuda.current_device()
         major, minor = torch.cuda.get_device_capability(device)
         cubin = compile_to_cubin(source, f"sm_{major}{minor}")
         self._driver = _driver_library()
@@ -87,7 +88,10 @@ class Module:
 
     def launch(self, name: str, grid: int, block: int, arguments: Sequence[ctypes._SimpleCData]) -> None:
         """Runs kernel ``name`` on the device's current PyTorch stream (ordered after the work
-        already queued there). ``arguments`` are ctypes values in the kernel's parameter order."""
+        already queued there). ``arguments`` are ctypes values in the kernel's parameter order.
+
+        Called once per layer, so kept short: on small images the host's time per launch is
+        what the GPU waits for."""
         function = self._functions.get(name)
         if function is None:
             function = ctypes.c_void_p()
@@ -95,8 +99,11 @@ class Module:
             self._functions[name] = function
         # The driver takes the address of each argument's value.
         addresses = (ctypes.c_void_p * len(arguments))(*(ctypes.addressof(a) for a in arguments))
-        stream = ctypes.c_void_p(torch.cuda.current_stream(self.device).cuda_stream)
-        with torch.cuda.device(self.device):
+        stream = ctypes.c_void_p(_raw_stream(self.index))
+        if torch.cuda.current_device() == self.index:  # its context is this thread's already
+            self._call("cuLaunchKernel", function, grid, 1, 1, block, 1, 1, 0, stream, addresses, None)
+            return
+        with torch.cuda.device(self.index):
             self._call("cuLaunchKernel", function, grid, 1, 1, block, 1, 1, 0, stream, addresses, None)
 
     def _call(self, name: str, *arguments: object) -> None:
@@ -105,6 +112,15 @@ class Module:
             message = ctypes.c_char_p()
             self._driver.cuGetErrorString(result, ctypes.byref(message))
             raise KernelError(f"{name} failed: {(message.value or b'unknown error').decode()} ({result})")
+
+
+def _raw_stream(index: int) -> int:
+    """The handle of PyTorch's current stream on device ``index``: the C function Inductor's
+    generated code calls, else the public (slower) way."""
+    get_raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+    if get_raw_stream is not None:
+        return get_raw_stream(index)
+    return torch.cuda.current_stream(index).cuda_stream
 
 
 def _driver_library() -> ctypes.CDLL:

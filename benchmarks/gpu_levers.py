@@ -10,17 +10,20 @@ after a warm-up, methods alternating):
     forward   each network over the whole padded photo on the device: precision, cuDNN
               autotuning, CUDA graph; achieved TFLOP/s against the conv peak
     profile   the top kernels of one fp16 forward (what the time is spent on)
-    dense     x4plus's dense block alone: channels-last with concatenations as written, NCHW,
-              and torch.compile (its compile time too)
+    dense     x4plus's dense block alone: channels-last with concatenations as written, with
+              one-pass epilogues, grouped convs summed (uprez's), NCHW, and torch.compile
     compile   animevideov3's whole network under torch.compile
     end2end   Upscaler.upscale from a host tensor to host uint8 or float32, eager and compiled,
               against the forward alone (what the copies, borders and rounding cost)
+    epilogue  the one-pass bias and activation kernel against PyTorch's two passes: the host's
+              time per launch (tiny maps) and animevideov3's fp16 forward from 64 to 640 px
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import ctypes
 import statistics
 import time
 from collections.abc import Callable
@@ -28,13 +31,15 @@ from collections.abc import Callable
 import torch
 from bench_gpu import conv_peak, load
 from bench_speed import conv_flop_per_input_pixel
+from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from uprez.core.archs import _cuda_epilogue, _dense_partial_sums
 from uprez.core.engine.upscaler import Upscaler
 from uprez.core.models import open_model
 
 MODELS = ("realesrgan-x4plus", "realesr-animevideov3-x4")
-SECTIONS = ("peaks", "forward", "profile", "dense", "compile", "end2end")
+SECTIONS = ("peaks", "forward", "profile", "dense", "compile", "end2end", "epilogue")
 
 
 def sync() -> None:
@@ -199,6 +204,11 @@ def dense_nchw(rdb, x: torch.Tensor) -> torch.Tensor:
     return rdb.conv5(buffer).mul_(0.2).add_(x)
 
 
+def block_tensors(rdb) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    convs = (rdb.conv1, rdb.conv2, rdb.conv3, rdb.conv4, rdb.conv5)
+    return [c.weight for c in convs], [c.bias for c in convs]
+
+
 def section_dense(host: torch.Tensor, rounds: int) -> None:
     upscaler = Upscaler(open_model("realesrgan-x4plus"), precision="fp16")
     x = padded_core(upscaler, host, torch.float16)
@@ -215,18 +225,28 @@ def section_dense(host: torch.Tensor, rounds: int) -> None:
         sync()
     compile_seconds = time.perf_counter() - started
 
-    def run(block, inputs) -> Callable[[], object]:
+    def run(block, inputs, one_pass: bool = False, grouped: bool = False) -> Callable[[], object]:
         def call() -> None:
-            with torch.inference_mode(), torch.backends.cudnn.flags(enabled=True, benchmark=True):
-                block(inputs.clone(memory_format=torch.preserve_format))
+            _cuda_epilogue.ENABLED, _dense_partial_sums.ENABLED = one_pass, grouped
+            try:
+                with torch.inference_mode(), torch.backends.cudnn.flags(enabled=True, benchmark=True):
+                    block(inputs.clone(memory_format=torch.preserve_format))
+            finally:
+                _cuda_epilogue.ENABLED = _dense_partial_sums.ENABLED = True
 
         return call
 
+    with torch.inference_mode():
+        written = rdb.function(features, *block_tensors(rdb))
+        grouped = rdb(features.clone(memory_format=torch.preserve_format))
+    print(f"grouped convs against the block as written: max difference {(grouped - written).abs().max().item():.2e}")
     calls = {
         "channels-last, as written": run(rdb, features),
+        "one-pass epilogues, concatenated": run(rdb, features, one_pass=True),
+        "grouped convs summed (uprez)": run(rdb, features, one_pass=True, grouped=True),
         "NCHW, as written": run(rdb_nchw, nchw),
         "NCHW dense buffer": run(lambda t: dense_nchw(rdb_nchw, t), nchw),
-        "torch.compile (channels-last)": run(compiled, features),
+        "torch.compile (channels-last)": run(compiled, features, one_pass=True, grouped=True),  # as compiled
         "clone only": lambda: features.clone(memory_format=torch.preserve_format),
     }
     seconds = median_seconds(calls, rounds)
@@ -284,6 +304,51 @@ def section_end2end(model_id: str, host: torch.Tensor, rounds: int) -> None:
               f"  {megapixels / value:8.2f} MP/s")  # fmt: skip
 
 
+def section_epilogue(rounds: int) -> None:
+    channels, launches = 64, 200
+    x = torch.randn(1, channels, 8, 8, device="cuda", dtype=torch.float16).contiguous(memory_format=torch.channels_last)
+    bias, slope = torch.randn(channels, device="cuda", dtype=torch.float16), torch.rand(channels, device="cuda").half()
+
+    def one_pass() -> None:
+        for _ in range(launches):
+            _cuda_epilogue.bias_leaky_(x, bias, slope)
+
+    one_pass()  # compiles the kernel
+
+    def two_pass() -> None:
+        for _ in range(launches):
+            F.prelu(x.add_(bias.view(1, -1, 1, 1)), slope)
+
+    module = _cuda_epilogue._modules[x.device.index]
+    arguments = [ctypes.c_void_p(t.data_ptr()) for t in (x, bias, slope)] + [ctypes.c_longlong(64), ctypes.c_int(8)]
+
+    def launch_only() -> None:
+        for _ in range(launches):
+            module.launch("bias_leaky_f16", 1, 256, arguments)
+
+    calls = {"one pass": one_pass, "launch only": launch_only, "two passes": two_pass}
+    seconds = median_seconds(calls, rounds)
+    for name, value in seconds.items():
+        print(f"8x8 map, {name:<12} {value / launches * 1e6:6.1f} us per layer (host-bound)")
+    upscaler = Upscaler(open_model("realesr-animevideov3-x4"), precision="fp16")
+    for side in (64, 128, 192, 256, 384, 512, 640):
+        image = torch.rand(1, 3, side, side, device="cuda").half().contiguous(memory_format=torch.channels_last)
+
+        def forward(enabled: bool, image=image) -> Callable[[], object]:
+            def call() -> None:
+                _cuda_epilogue.ENABLED = enabled
+                with torch.inference_mode():
+                    upscaler.net.forward_core(image)
+                _cuda_epilogue.ENABLED = True
+
+            return call
+
+        seconds = median_seconds({f"one {side}": forward(True), f"two {side}": forward(False)}, max(rounds, 9))
+        one, two = seconds[f"one {side}"], seconds[f"two {side}"]
+        print(f"animevideov3 fp16 forward {side:4d} px: one pass {one * 1e3:7.3f} ms, two passes {two * 1e3:7.3f} ms,"
+              f" {two / one:5.2f}x")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photo", default="photo-2000x1500")
@@ -310,6 +375,8 @@ def main() -> None:
             section_dense(host, args.rounds)
         elif section == "compile":
             section_compile(host, args.rounds)
+        elif section == "epilogue":
+            section_epilogue(args.rounds)
         elif section == "end2end":
             for model_id in args.models:
                 section_end2end(model_id, host, args.rounds)

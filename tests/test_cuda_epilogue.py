@@ -13,7 +13,7 @@ import pytest
 import torch
 from support import seeded_input
 
-from uprez.core.archs import _cuda_epilogue, _nvrtc, rrdbnet, srvgg
+from uprez.core.archs import _cuda_epilogue, _dense_partial_sums, _nvrtc, rrdbnet, srvgg
 
 # Turing (the oldest card with PyTorch's current CUDA builds), Ampere, Ada, Hopper, Blackwell.
 ARCHITECTURES = ("sm_75", "sm_80", "sm_86", "sm_89", "sm_90", "sm_100", "sm_120")
@@ -33,7 +33,8 @@ def nvrtc():
 def test_the_kernels_compile_for_every_current_gpu_generation(nvrtc, architecture: str) -> None:
     cubin = _nvrtc.compile_to_cubin(_cuda_epilogue.SOURCE, architecture, library=nvrtc)
     assert cubin[:4] == b"\x7fELF"  # a CUDA binary is an ELF image
-    for name, _ in _cuda_epilogue.KERNELS.values():
+    names = [name for name, _ in _cuda_epilogue.KERNELS.values()] + list(_cuda_epilogue.SUM_KERNELS.values())
+    for name in names:
         assert name.encode() in cubin
 
 
@@ -68,16 +69,50 @@ def test_the_one_pass_srvgg_path_computes_the_network(activation: str) -> None:
     torch.testing.assert_close(one_pass, written, rtol=0, atol=1e-5)
 
 
-def test_the_one_pass_dense_block_computes_the_block() -> None:
+def _dense_block_weights() -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     torch.manual_seed(1)
     block = rrdbnet.ResidualDenseBlock(num_features=8, growth_channels=4).eval()
     convs = (block.conv1, block.conv2, block.conv3, block.conv4, block.conv5)
-    weights, biases = [c.weight for c in convs], [c.bias for c in convs]
+    return [c.weight.detach() for c in convs], [c.bias.detach() for c in convs]
+
+
+def test_the_one_pass_dense_block_computes_the_block() -> None:
+    weights, biases = _dense_block_weights()
     x = torch.randn(1, 8, 10, 10)
-    with torch.no_grad():
-        torch.testing.assert_close(
-            rrdbnet.dense_block_one_pass_epilogues(x.clone(), weights, biases),
-            rrdbnet.dense_block(x.clone(), weights, biases),
-            rtol=0,
-            atol=1e-5,
-        )
+    torch.testing.assert_close(
+        rrdbnet.dense_block_one_pass_epilogues(x.clone(), weights, biases),
+        rrdbnet.dense_block(x.clone(), weights, biases),
+        rtol=0,
+        atol=1e-5,
+    )
+
+
+def test_grouped_convs_summed_compute_the_dense_block() -> None:
+    weights, biases = _dense_block_weights()
+    producers = _dense_partial_sums.producer_weights(weights)
+    # x feeds all five convs (4 + 4 + 4 + 4 + 8 rows), f1 the last four, ..., f4 only conv5.
+    assert [p.shape[:2] for p in producers] == [(24, 8), (20, 4), (16, 4), (12, 4), (8, 4)]
+    x = torch.randn(2, 8, 9, 11).contiguous(memory_format=torch.channels_last)
+    grouped = _dense_partial_sums.dense_block(x, producers, biases, negative_slope=0.2, residual_scale=0.2)
+    torch.testing.assert_close(grouped, rrdbnet.dense_block(x.clone(), weights, biases), rtol=0, atol=1e-5)
+    assert grouped.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_sum_bias_leaky_means_what_it_says() -> None:
+    generator = torch.Generator().manual_seed(2)
+    a, b = torch.randn(1, 12, 5, 6, generator=generator), torch.randn(1, 4, 5, 6, generator=generator)
+    bias, slopes = torch.randn(4, generator=generator), torch.rand(4, generator=generator)
+    base = torch.randn(1, 4, 5, 6, generator=generator)
+    total = a[:, 8:12] + b + bias.view(1, -1, 1, 1)
+    leaky = torch.where(total >= 0, total, 0.2 * total)
+    prelu = torch.where(total >= 0, total, slopes.view(1, -1, 1, 1) * total)
+    sum_bias_leaky = _cuda_epilogue.sum_bias_leaky
+    torch.testing.assert_close(sum_bias_leaky([(a, 8), (b, 0)], bias, 0.2), leaky)
+    torch.testing.assert_close(sum_bias_leaky([(a, 8), (b, 0)], bias, slopes), prelu)
+    torch.testing.assert_close(sum_bias_leaky([(a, 8), (b, 0)], bias, 1.0, base=base, scale=0.5), base + 0.5 * total)
+
+
+def test_the_memory_estimate_follows_the_formulation() -> None:
+    net = rrdbnet.RRDBNet(num_blocks=1)
+    head, _ = net.bytes_per_pixel(4)
+    assert head == (4 * 64 + 4 * 32 + 192) * 4  # concatenations (the CPU's path): 2304 B

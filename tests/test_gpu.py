@@ -10,7 +10,7 @@ import torch
 from support import photo_tensor, psnr, seeded_input
 from test_engine import ARCH_EXAMPLE_IDS, ARCH_EXAMPLES, _OverflowsInHalf, example_model, loaded
 
-from uprez.core.archs import _cuda_epilogue, _nvrtc
+from uprez.core.archs import _cuda_epilogue, _dense_partial_sums, _nvrtc, rrdbnet
 from uprez.core.engine import compiler
 from uprez.core.engine.upscaler import Upscaler
 
@@ -116,8 +116,47 @@ def test_the_one_pass_kernel_equals_pytorchs_bias_and_activation(dtype: torch.dt
 def test_the_one_pass_networks_equal_the_two_pass_ones(stem: str, real_model, monkeypatch) -> None:
     model = real_model(stem)
     image = photo_tensor("coffee_cup.png")
-    one_pass = Upscaler(model).upscale(image)
+    upscaler = Upscaler(model)
+    one_pass = upscaler.upscale(image)
+    if stem == "realesrgan-x4plus":  # the dense blocks ran as grouped convs
+        assert upscaler.net.body[0].rdb1.__dict__.get("_producer_cache") is not None
     monkeypatch.setattr(_cuda_epilogue, "ENABLED", False)
     two_pass = Upscaler(model).upscale(image)
     assert psnr(one_pass, two_pass) > 50.0
     assert (one_pass - two_pass).abs().max() < 3 / 255
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32], ids=str)
+def test_the_summing_kernel_equals_its_definition(dtype: torch.dtype) -> None:
+    generator = torch.Generator().manual_seed(3)
+
+    def random(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=generator).cuda().to(dtype)
+
+    wide, narrow = random(2, 48, 19, 23), random(2, 16, 19, 23)
+    wide, narrow = (t.contiguous(memory_format=torch.channels_last) for t in (wide, narrow))
+    bias, slopes = random(16), random(16).abs()
+    base = random(2, 16, 19, 23).contiguous(memory_format=torch.channels_last)
+    total = wide[:, 24:40].float() + narrow.float() + bias.float().view(1, -1, 1, 1)
+    leaky = torch.where(total >= 0, total, total * slopes.float().view(1, -1, 1, 1))
+    expected = (base.float() + 0.2 * leaky).to(dtype)
+    out = _cuda_epilogue._sum_on_device([(wide, 24), (narrow, 0)], bias, slopes, base, 0.2)
+    assert out is not None  # the kernel ran
+    # Summed in another order before the one rounding: ties and cancellations may differ.
+    torch.testing.assert_close(out, expected, rtol=2 * torch.finfo(dtype).eps, atol=1e-5)
+
+
+def test_grouped_dense_blocks_equal_the_block_as_written_on_cuda() -> None:
+    torch.manual_seed(4)
+    block = rrdbnet.ResidualDenseBlock(num_features=64, growth_channels=32).cuda().half().eval()
+    block = block.to(memory_format=torch.channels_last)
+    x = torch.randn(1, 64, 45, 67, device="cuda").half().contiguous(memory_format=torch.channels_last)
+    convs = (block.conv1, block.conv2, block.conv3, block.conv4, block.conv5)
+    weights, biases = [c.weight for c in convs], [c.bias for c in convs]
+    with torch.inference_mode():
+        assert _dense_partial_sums.applies(x)
+        grouped = block(x)
+        written = rrdbnet.dense_block(x.clone(), weights, biases)
+    assert grouped.is_contiguous(memory_format=torch.channels_last)
+    # fp16 rounds each share once more than each conv: within a few units of the last place.
+    torch.testing.assert_close(grouped, written, rtol=1e-2, atol=1e-2)

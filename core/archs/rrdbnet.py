@@ -17,6 +17,10 @@ from torch.nn import functional as F
 from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict
 from ._cuda_epilogue import applies as one_pass_applies
 from ._cuda_epilogue import bias_leaky_
+from ._dense_partial_sums import DTYPES as PARTIAL_SUM_DTYPES
+from ._dense_partial_sums import applies as partial_sums_apply
+from ._dense_partial_sums import dense_block as partial_sums_dense_block
+from ._dense_partial_sums import producer_weights
 from ._residual import add_scaled_
 from ._rrdb_winograd import applies as winograd_applies
 from ._rrdb_winograd import dense_block as winograd_dense_block
@@ -107,9 +111,24 @@ class ResidualDenseBlock(nn.Module):
                                       workspace=self.workspace)  # fmt: skip
             block.writes_into = True  # see _staged.apply_in_tiles
             return block
+        if self.function is dense_block and partial_sums_apply(x):
+            producers = self._producers(weights)
+            return lambda tile: partial_sums_dense_block(
+                tile, producers, biases, negative_slope=NEGATIVE_SLOPE, residual_scale=RESIDUAL_SCALE
+            )
         if self.function is dense_block and one_pass_applies(x):
             return lambda tile: dense_block_one_pass_epilogues(tile, weights, biases)
         return lambda tile: self.function(tile, weights, biases)
+
+    def _producers(self, weights: list[torch.Tensor]) -> list[torch.Tensor]:
+        """``_dense_partial_sums.producer_weights``, made once per set of weights (69 blocks'
+        worth of small concatenations would cost the host milliseconds per map)."""
+        key = tuple((w.data_ptr(), w._version, w.dtype) for w in weights)
+        cached = self.__dict__.get("_producer_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, producer_weights(weights))
+            self.__dict__["_producer_cache"] = cached  # not a buffer: not saved, not moved
+        return cached[1]
 
 
 class RRDB(nn.Module):
@@ -196,8 +215,13 @@ class RRDBNet(SRNet):
     def bytes_per_pixel(self, element_size: int) -> tuple[int, int]:
         nf = self.hyperparameters["num_features"]
         gc = self.hyperparameters["growth_channels"]
-        # Head peak, inside conv5: trunk input, RRDB input, RDB input, x1..x4, the concat and x5.
-        head = (4 * nf + 4 * gc + (nf + 4 * gc)) * element_size
+        # Head peak, inside conv5: trunk input, RRDB input, RDB input, x1..x4, the concat and
+        # x5; in grouped convs (_dense_partial_sums, CUDA) every input's shares of later convs.
+        weight = self.conv_first.weight
+        if weight.is_cuda and weight.dtype in PARTIAL_SUM_DTYPES:
+            head = (4 * nf + gc + (10 * gc + 5 * nf)) * element_size  # shares: (4 gc + nf) + ... + nf
+        else:
+            head = (4 * nf + 4 * gc + (nf + 4 * gc)) * element_size
         # Tail peak, at full resolution: the upsampled input, conv_up's output and conv_hr's output.
         tail = 3 * nf * 4**self.num_upsamples * element_size
         return head, tail

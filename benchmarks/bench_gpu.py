@@ -7,13 +7,13 @@ CUDA-synchronised: host tensor in, host uint8 out (host-to-device copy, tiles, a
 back in host memory).
 
     uprez           the default: auto precision (fp16 where the architecture is safe in it), auto tiles
-    uprez-two-pass  the default with PyTorch's separate bias and activation passes instead of
-                    uprez's one-pass kernel (_cuda_epilogue.ENABLED = False)
-    uprez-compiled  the same with compile=True (uprez upscale --compile): torch.compile fuses the
+    uprez-two-pass  the default without uprez's CUDA kernels (_cuda_epilogue.ENABLED = False):
+                    PyTorch's separate bias and activation passes, the dense blocks' concatenations
+    uprez-compiled  the default with compile=True (uprez upscale --compile): torch.compile fuses the
                     network's hot blocks; its first call (printed) pays the compile
     uprez-bf16      the default in bf16
     uprez-fp32      the default in fp32 (true fp32: uprez turns cuDNN's TF32 off)
-    plain           PyTorch fp32 eager, whole image, the network as written (what ComfyUI's
+    plain           PyTorch fp32 eager, whole image, the network as written (_as_written: what ComfyUI's
                     built-in node and spandrel run, with PyTorch's default TF32 convolutions);
                     skipped where it does not fit the card
 
@@ -38,6 +38,7 @@ from bench_speed import conv_flop_per_input_pixel
 from PIL import Image
 
 from uprez.core.archs import _cuda_epilogue
+from uprez.core.archs._as_written import as_written
 from uprez.core.engine.upscaler import Upscaler
 from uprez.core.models import open_model
 
@@ -117,7 +118,7 @@ def two_pass_call(upscaler: Upscaler, host: torch.Tensor) -> Callable[[], object
 
 def plain_call(net: torch.nn.Module, host: torch.Tensor) -> Callable[[], object]:
     def run() -> None:
-        with torch.inference_mode():
+        with torch.inference_mode(), as_written():  # not uprez's kernels, which live in the modules
             y = net(host.unsqueeze(0).cuda())
             y.clamp_(0, 1).mul_(255).add_(0.5).to(torch.uint8).cpu()
 

@@ -22,6 +22,7 @@ figure has its distance to the limit beside it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -45,6 +46,7 @@ def child(method: str, model_id: str, photo: str, threads: int) -> dict:
     from PIL import Image
 
     torch.set_num_threads(threads)
+    from uprez.core.archs._as_written import as_written
     from uprez.core.engine.heap import keep_freed_memory
     from uprez.core.models import open_model
 
@@ -54,11 +56,11 @@ def child(method: str, model_id: str, photo: str, threads: int) -> dict:
     pixels = np.asarray(Image.open(photos.photo(photo)).convert("RGB"), dtype=np.float32) / 255
     image = torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
     model = open_model(model_id)
-    if method == "plain":
-        _as_written(model.net)
-    first = _timed(method, model, model_id, image, threads)
-    # A short first run is dominated by oneDNN building its kernels: time a second one.
-    seconds = _timed(method, model, model_id, image, threads) if first < WARM_UP_BELOW_SECONDS else first
+    # uprez's reformulations live inside the modules: plain model.net() would get them.
+    with as_written() if method == "plain" else contextlib.nullcontext():
+        first = _timed(method, model, model_id, image, threads)
+        # A short first run is dominated by oneDNN building its kernels: time a second one.
+        seconds = _timed(method, model, model_id, image, threads) if first < WARM_UP_BELOW_SECONDS else first
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     megapixels = image.shape[1] * image.shape[2] / 1e6
     return {"seconds": seconds, "peak_bytes": peak, "megapixels": megapixels,
@@ -71,10 +73,10 @@ def conv_flop_per_input_pixel(net, side: int = 32) -> float:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from uprez.core.archs import _rrdb_winograd
+    from uprez.core.archs._as_written import as_written
 
     counter = FlopCounterMode(display=False)
-    with torch.inference_mode(), counter, _rrdb_winograd.direct_convolutions():  # convs as written
+    with torch.inference_mode(), counter, as_written():
         net(torch.rand(1, net.in_channels, side, side))
     convolutions = {op: n for op, n in counter.get_flop_counts()["Global"].items() if "convolution" in str(op)}
     return sum(convolutions.values()) / side**2
@@ -96,15 +98,6 @@ def machine_peak(threads: int, precision: str) -> float:
             conv(x)
             best = min(best, time.perf_counter() - started)
     return flop / best / 1e9
-
-
-def _as_written(net) -> None:
-    """The network as its authors wrote it: without uprez's per-block CPU tiles and Winograd
-    dense blocks, which live inside the modules (so plain model.net() would otherwise get them)."""
-    from uprez.core.archs import _rrdb_winograd, _staged
-
-    _staged.CPU_TILES_ABOVE = sys.maxsize
-    _rrdb_winograd.ENABLED = False
 
 
 def _timed(method: str, model, model_id: str, image, threads: int) -> float:

@@ -41,8 +41,8 @@ else
     step 240 bench.log "$python" benchmarks/bench_gpu.py --rounds 3
     step 60 quality.log "$python" benchmarks/bench_quality.py --device cuda --precisions fp16 \
         --photos photo-256 photo-640x480 photo-2000x1500 photo-512-a photo-512-b photo-1024
-    step 45 levers.log "$python" benchmarks/gpu_levers.py --rounds 3 --models realesr-animevideov3-x4 \
-        --sections profile end2end
+    step 60 levers.log "$python" benchmarks/gpu_levers.py --rounds 3 --models realesr-animevideov3-x4 \
+        --sections profile end2end epilogue dense
     step 90 folder.log "$python" benchmarks/bench_folder.py --device cuda --model realesrgan-x4plus \
         --photo photo-2000x1500 --count 3 --rounds 2
 fi

@@ -8,12 +8,14 @@ CI installs it (``nvidia-cuda-nvrtc-cu12``) and sets ``UPREZ_REQUIRE_NVRTC=1``.
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 import torch
 from support import seeded_input
 
-from uprez.core.archs import _cuda_epilogue, _dense_partial_sums, _nvrtc, rrdbnet, srvgg
+from uprez.core.archs import _cuda_epilogue, _dense_partial_sums, _nvrtc, _rrdb_winograd, _staged, rrdbnet, srvgg
+from uprez.core.archs._as_written import as_written
 
 # Turing (the oldest card with PyTorch's current CUDA builds), Ampere, Ada, Hopper, Blackwell.
 ARCHITECTURES = ("sm_75", "sm_80", "sm_86", "sm_89", "sm_90", "sm_100", "sm_120")
@@ -116,3 +118,15 @@ def test_the_memory_estimate_follows_the_formulation() -> None:
     net = rrdbnet.RRDBNet(num_blocks=1)
     head, _ = net.bytes_per_pixel(4)
     assert head == (4 * 64 + 4 * 32 + 192) * 4  # concatenations (the CPU's path): 2304 B
+
+
+def test_as_written_switches_every_reformulation_off_inside_its_block_only() -> None:
+    def switches() -> tuple:
+        return _staged.CPU_TILES_ABOVE, _rrdb_winograd.ENABLED, _cuda_epilogue.ENABLED
+
+    before = switches()
+    assert before[1:] == (True, True)
+    with as_written():
+        assert switches() == (sys.maxsize, False, False)
+        assert not _dense_partial_sums.applies(torch.zeros(1, 8, 4, 4))
+    assert switches() == before

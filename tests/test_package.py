@@ -52,8 +52,10 @@ def imports_of(path: Path) -> list[tuple[int, str]]:
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found += [(0, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module is None:  # from . import _x: module _x
+            found += [(node.level, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            found.append((node.level, node.module or ""))
+            found.append((node.level, node.module))
     return found
 
 

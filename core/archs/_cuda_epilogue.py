@@ -140,6 +140,7 @@ _lock = threading.Lock()
 
 
 _compiling = getattr(torch.compiler, "is_compiling", lambda: False)  # PyTorch 2.3 and later
+_ROCM = torch.version.hip is not None  # "cuda" tensors there, but no NVRTC or CUDA driver
 
 
 def applies(x: torch.Tensor) -> bool:
@@ -148,6 +149,7 @@ def applies(x: torch.Tensor) -> bool:
     return (
         ENABLED
         and x.is_cuda
+        and not _ROCM
         and x.dtype in KERNELS
         and not (x.requires_grad and torch.is_grad_enabled())
         and not _compiling()

@@ -124,10 +124,12 @@ class SRVGGNetCompact(SRNet):
         self.body = nn.ModuleList(layers)
 
     def forward_core(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fused is not None:
-            return self.fused(x, *self._tensors(), self.hyperparameters["activation"], self.scale)
+        # uprez's one-pass kernels before a compiled function: as fast on an H100 from 640x480
+        # up (74.1 against 72.5 MP/s, 108.3 against 104.8 at 2000x1500), and no compile.
         if one_pass_applies(x):
             return compact_core_one_pass_epilogues(x, *self._tensors(), self.hyperparameters["activation"], self.scale)
+        if self.fused is not None:
+            return self.fused(x, *self._tensors(), self.hyperparameters["activation"], self.scale)
         # Module by module (not compact_core), so that the engine's per-layer hooks run: the
         # cancel check between layers, and bf16's input casts.
         out = x

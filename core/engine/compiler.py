@@ -4,9 +4,11 @@ cuDNN runs the convolutions; around them PyTorch's eager mode makes separate pas
 feature map for the bias, the activation and RRDBNet's concatenations. In fp16 on an H200 those
 passes took more time than the convolutions (benchmarks/gpu_levers.py, 2000x1500 photo):
 compiled, x4plus's dense block went from 10.5 to 7.1 ms and animevideov3's whole network from
-27.5 to 12.4 ms; end to end on an H100, 3.35 -> 4.36 and 72.5 -> 104.0 MP/s. Compiling costs
-seconds per network and process (4.5 to 16 s measured), so it is asked for
-(``Upscaler(compile=True)``, ``uprez upscale --compile``, the nodes' ``compile``), not default.
+27.5 to 12.4 ms. uprez's own CUDA kernels now do better without a compiler (_cuda_epilogue,
+_dense_partial_sums: on an H100 x4plus 6.51 MP/s against 4.52 compiled) and run first where
+they apply (fp16 and fp32); compiling is left for the rest (RRDBNet in bf16). It costs seconds
+per network and process (4.5 to 16 s measured), so it is asked for (``Upscaler(compile=True)``,
+``uprez upscale --compile``, the nodes' ``compile``), not default.
 """
 
 from __future__ import annotations

@@ -130,3 +130,15 @@ def test_as_written_switches_every_reformulation_off_inside_its_block_only() -> 
         assert switches() == (sys.maxsize, False, False)
         assert not _dense_partial_sums.applies(torch.zeros(1, 8, 4, 4))
     assert switches() == before
+
+
+def test_grouped_weights_are_made_once_even_for_inference_tensors() -> None:
+    with torch.inference_mode():  # as ComfyUI runs a prompt: tensors without a version count
+        block = rrdbnet.ResidualDenseBlock(num_features=8, growth_channels=4)
+        weights = [c.weight for c in (block.conv1, block.conv2, block.conv3, block.conv4, block.conv5)]
+        first = block._producers(weights)
+        assert block._producers(weights) is first
+        weights[0] = weights[0] * 2  # other weights: made again
+        second = block._producers(weights)
+    assert second is not first
+    torch.testing.assert_close(second[0], torch.cat([w[:, :8] for w in weights]))

@@ -126,12 +126,19 @@ class ResidualDenseBlock(nn.Module):
     def _producers(self, weights: list[torch.Tensor]) -> list[torch.Tensor]:
         """``_dense_partial_sums.producer_weights``, made once per set of weights (69 blocks'
         worth of small concatenations would cost the host milliseconds per map)."""
-        key = tuple((w.data_ptr(), w._version, w.dtype) for w in weights)
+        key = tuple((w.data_ptr(), w.dtype, _version_of(w)) for w in weights)
         cached = self.__dict__.get("_producer_cache")
         if cached is None or cached[0] != key:
             cached = (key, producer_weights(weights))
             self.__dict__["_producer_cache"] = cached  # not a buffer: not saved, not moved
         return cached[1]
+
+
+def _version_of(tensor: torch.Tensor) -> int | None:
+    try:
+        return tensor._version
+    except RuntimeError:  # made under inference_mode (ComfyUI loads models so): no version count
+        return None
 
 
 class RRDB(nn.Module):

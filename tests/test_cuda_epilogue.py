@@ -66,7 +66,7 @@ def test_the_one_pass_srvgg_path_computes_the_network(activation: str) -> None:
     x = seeded_input(3, 12, 1)
     with torch.no_grad():
         written = net.forward_core(x)
-        one_pass = srvgg.compact_core_one_pass_epilogues(x, *net._tensors(), activation, net.scale)
+        one_pass = srvgg.compact_core(x, *net._tensors(), activation, net.scale, one_pass=True)
     assert written.shape == one_pass.shape == (1, 3, 24, 24)
     torch.testing.assert_close(one_pass, written, rtol=0, atol=1e-5)
 
@@ -82,7 +82,7 @@ def test_the_one_pass_dense_block_computes_the_block() -> None:
     weights, biases = _dense_block_weights()
     x = torch.randn(1, 8, 10, 10)
     torch.testing.assert_close(
-        rrdbnet.dense_block_one_pass_epilogues(x.clone(), weights, biases),
+        rrdbnet.dense_block(x.clone(), weights, biases, one_pass=True),
         rrdbnet.dense_block(x.clone(), weights, biases),
         rtol=0,
         atol=1e-5,

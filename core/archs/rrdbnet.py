@@ -43,32 +43,27 @@ TAIL_CONTEXT = 2
 DENSE_BLOCK_RADIUS = 5
 
 
-def dense_block(x: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor]) -> torch.Tensor:
-    """ESRGAN's residual dense block as a function of tensors, so that a compiler can fuse its
-    concatenations, biases and activations (``SRNet.fuse``); the module runs it as it is."""
-    features = [x]
-    for weight, bias in zip(weights[:-1], biases[:-1], strict=True):
-        joined = torch.cat(features, 1) if len(features) > 1 else x
-        features.append(F.leaky_relu(F.conv2d(joined, weight, bias, padding=1), NEGATIVE_SLOPE, inplace=True))
-    update = F.conv2d(torch.cat(features, 1), weights[-1], biases[-1], padding=1)
-    return add_scaled_(update, RESIDUAL_SCALE, x)
-
-
-def dense_block_one_pass_epilogues(
-    x: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor]
+def dense_block(
+    x: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor], one_pass: bool = False
 ) -> torch.Tensor:
-    """``dense_block`` on CUDA without a compiler: each conv runs without its bias, and
+    """ESRGAN's residual dense block as a function of tensors, so that a compiler can fuse its
+    concatenations, biases and activations (``SRNet.fuse``); the module runs it as it is.
+
+    ``one_pass`` (CUDA without a compiler): each conv runs without its bias, and
     ``_cuda_epilogue`` adds it and applies the activation in one pass over the conv's output."""
     features = [x]
     for index, (weight, bias) in enumerate(zip(weights, biases, strict=True)):
         joined = torch.cat(features, 1) if len(features) > 1 else x
-        out = F.conv2d(joined, weight, None, padding=1)
         last = index == len(weights) - 1
-        if not bias_leaky_(out, bias, 1.0 if last else NEGATIVE_SLOPE):
+        if one_pass:
+            out = F.conv2d(joined, weight, None, padding=1)
+            if bias_leaky_(out, bias, 1.0 if last else NEGATIVE_SLOPE):
+                features.append(out)
+                continue
             out.add_(bias.view(1, -1, 1, 1))
-            if not last:
-                F.leaky_relu(out, NEGATIVE_SLOPE, inplace=True)
-        features.append(out)
+        else:
+            out = F.conv2d(joined, weight, bias, padding=1)
+        features.append(out if last else F.leaky_relu(out, NEGATIVE_SLOPE, inplace=True))
     return add_scaled_(features[-1], RESIDUAL_SCALE, x)
 
 
@@ -120,7 +115,7 @@ class ResidualDenseBlock(nn.Module):
                 tile, producers, biases, negative_slope=NEGATIVE_SLOPE, residual_scale=RESIDUAL_SCALE
             )
         if self.function is dense_block and one_pass_applies(x):
-            return lambda tile: dense_block_one_pass_epilogues(tile, weights, biases)
+            return lambda tile: dense_block(tile, weights, biases, one_pass=True)
         return lambda tile: self.function(tile, weights, biases)
 
     def _producers(self, weights: list[torch.Tensor]) -> list[torch.Tensor]:

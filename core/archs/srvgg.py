@@ -36,38 +36,28 @@ def compact_core(
     slopes: list[torch.Tensor],
     activation: str,
     scale: int,
+    one_pass: bool = False,
 ) -> torch.Tensor:
     """The whole network as a function of tensors, for a compiler to fuse (``SRNet.fuse``): each
     conv's bias and activation become one pass. Each conv takes its input in its weights' dtype,
-    as bf16's hooks do for the modules (the last conv stays fp32 there)."""
-    out = x
-    for index, (weight, bias) in enumerate(zip(weights, biases, strict=True)):
-        out = F.conv2d(out.to(weight.dtype), weight, bias, padding=1)
-        if index < len(weights) - 1:
-            out = _activated(out, activation, slopes, index)
-    return _add_input_and_shuffle(out, x, scale)
+    as bf16's hooks do for the modules (the last conv stays fp32 there).
 
-
-def compact_core_one_pass_epilogues(
-    x: torch.Tensor,
-    weights: list[torch.Tensor],
-    biases: list[torch.Tensor],
-    slopes: list[torch.Tensor],
-    activation: str,
-    scale: int,
-) -> torch.Tensor:
-    """``compact_core`` on CUDA without a compiler: each conv runs without its bias, and
+    ``one_pass`` (CUDA without a compiler): each conv runs without its bias, and
     ``_cuda_epilogue`` adds the bias and applies the activation in one pass over its output
     (PyTorch's ops where the kernel cannot take a map)."""
     out = x
     for index, (weight, bias) in enumerate(zip(weights, biases, strict=True)):
-        out = F.conv2d(out.to(weight.dtype), weight, None, padding=1)
         last = index == len(weights) - 1
-        slope = 1.0 if last else slopes[index] if activation == "prelu" else NEGATIVE_SLOPES[activation]
-        if not bias_leaky_(out, bias, slope):
+        if one_pass:
+            out = F.conv2d(out.to(weight.dtype), weight, None, padding=1)
+            slope = 1.0 if last else slopes[index] if activation == "prelu" else NEGATIVE_SLOPES[activation]
+            if bias_leaky_(out, bias, slope):
+                continue
             out = out + bias.view(1, -1, 1, 1)
-            if not last:
-                out = _activated(out, activation, slopes, index)
+        else:
+            out = F.conv2d(out.to(weight.dtype), weight, bias, padding=1)
+        if not last:
+            out = _activated(out, activation, slopes, index)
     return _add_input_and_shuffle(out, x, scale)
 
 
@@ -128,7 +118,7 @@ class SRVGGNetCompact(SRNet):
         # up (74.1 against 72.5 MP/s, 108.3 against 104.8 at 2000x1500) with no seconds of
         # compiling; at 256x256 slower (27.9 against 32.6), where a call takes 2 ms anyway.
         if one_pass_applies(x):
-            return compact_core_one_pass_epilogues(x, *self._tensors(), self.hyperparameters["activation"], self.scale)
+            return compact_core(x, *self._tensors(), self.hyperparameters["activation"], self.scale, one_pass=True)
         if self.fused is not None:
             return self.fused(x, *self._tensors(), self.hyperparameters["activation"], self.scale)
         # Module by module (not compact_core), so that the engine's per-layer hooks run: the

@@ -81,8 +81,9 @@ class Module:
         cubin = compile_to_cubin(source, f"sm_{major}{minor}")
         self._driver = _driver_library()
         self._handle = ctypes.c_void_p()
-        with torch.cuda.device(device):  # makes the device's primary context current here
-            torch.cuda.current_stream(device)
+        # The device's primary context, PyTorch's, is this thread's once a CUDA op ran here on
+        # that device (kernels are made at their first launch, after a conv).
+        with torch.cuda.device(device):
             self._call("cuModuleLoadData", ctypes.byref(self._handle), cubin)
         self._functions: dict[str, ctypes.c_void_p] = {}
 

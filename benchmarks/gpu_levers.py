@@ -311,7 +311,7 @@ def section_epilogue(rounds: int) -> None:
 
     def one_pass() -> None:
         for _ in range(launches):
-            _cuda_epilogue.bias_leaky_(x, bias, slope)
+            _cuda_epilogue.bias_leaky(x, bias, slope)
 
     one_pass()  # compiles the kernel
 

@@ -48,7 +48,7 @@ def test_a_compile_error_says_where(nvrtc) -> None:
 def test_the_kernel_declines_what_it_cannot_take() -> None:
     x = torch.zeros(1, 8, 4, 4).contiguous(memory_format=torch.channels_last)
     assert not _cuda_epilogue.applies(x)  # a CPU map
-    assert not _cuda_epilogue.bias_leaky_(x, torch.ones(8), 0.2)
+    assert not _cuda_epilogue._bias_leaky_on_device(x, torch.ones(8), 0.2)
     assert (x == 0).all()  # untouched
 
 

@@ -159,12 +159,18 @@ def applies(x: torch.Tensor) -> bool:
     )
 
 
-def bias_leaky_(x: torch.Tensor, bias: torch.Tensor, slope: torch.Tensor | float) -> bool:
-    """``x = leaky(x + bias, slope)`` in place, in one pass, for a channels-last CUDA map ``x``
-    of shape (N, C, H, W); ``bias`` (C,) in ``x``'s dtype; ``slope`` (C,) or one number (0 for
-    ReLU, 1 for the bias alone). Returns False, having done nothing, where the kernel cannot
-    take ``x`` (another layout or device, C not a multiple of 16 bytes' worth, misaligned):
-    the caller then runs PyTorch's ops."""
+def bias_leaky(x: torch.Tensor, bias: torch.Tensor, slope: torch.Tensor | float) -> torch.Tensor:
+    """``leaky(x + bias, slope)`` for a map ``x`` of shape (N, C, H, W), which it may overwrite:
+    ``bias`` (C,); ``slope`` (C,) or one number (0 for ReLU, 1 for the bias alone). On CUDA one
+    pass over ``x``, in place; PyTorch's ops where the kernel cannot take ``x``."""
+    if _bias_leaky_on_device(x, bias, slope):
+        return x
+    return _leaky(x + bias.view(1, -1, 1, 1).to(x.dtype), slope)
+
+
+def _bias_leaky_on_device(x: torch.Tensor, bias: torch.Tensor, slope: torch.Tensor | float) -> bool:
+    """``bias_leaky`` in place by the kernel; False, having done nothing, where it cannot take
+    ``x`` (another layout or device, C not a multiple of 16 bytes' worth, misaligned)."""
     if not applies(x) or x.dim() != 4:
         return False
     name, lanes = KERNELS[x.dtype]
@@ -175,6 +181,12 @@ def bias_leaky_(x: torch.Tensor, bias: torch.Tensor, slope: torch.Tensor | float
     arguments = [ctypes.c_void_p(t.data_ptr()) for t in (x, *per_channel)]
     arguments += [ctypes.c_longlong(vectors), ctypes.c_int(x.shape[1] // lanes)]
     return _launch(name, x, arguments, vectors)
+
+
+def _leaky(x: torch.Tensor, slope: torch.Tensor | float) -> torch.Tensor:
+    if isinstance(slope, torch.Tensor):
+        return torch.where(x >= 0, x, x * slope.view(1, -1, 1, 1))
+    return x if slope == 1.0 else torch.where(x >= 0, x, x * slope)
 
 
 def sum_bias_leaky(
@@ -195,10 +207,7 @@ def sum_bias_leaky(
     total = bias.view(1, -1, 1, 1).to(parts[0][0].dtype)
     for part, offset in parts:
         total = total + part[:, offset : offset + channels]
-    if isinstance(slope, torch.Tensor):
-        total = torch.where(total >= 0, total, total * slope.view(1, -1, 1, 1))
-    elif slope != 1.0:
-        total = torch.where(total >= 0, total, total * slope)
+    total = _leaky(total, slope)
     if base is not None:
         total = torch.add(base, total, alpha=scale)
     return total.contiguous(memory_format=torch.channels_last)

@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict
 from ._cuda_epilogue import applies as one_pass_applies
-from ._cuda_epilogue import bias_leaky_
+from ._cuda_epilogue import bias_leaky
 from ._dense_partial_sums import DTYPES as PARTIAL_SUM_DTYPES
 from ._dense_partial_sums import applies as partial_sums_apply
 from ._dense_partial_sums import dense_block as partial_sums_dense_block
@@ -56,27 +56,19 @@ def dense_block(
         joined = torch.cat(features, 1) if len(features) > 1 else x
         last = index == len(weights) - 1
         if one_pass:
-            out = F.conv2d(joined, weight, None, padding=1)
-            if bias_leaky_(out, bias, 1.0 if last else NEGATIVE_SLOPE):
-                features.append(out)
-                continue
-            out.add_(bias.view(1, -1, 1, 1))
+            out = bias_leaky(F.conv2d(joined, weight, None, padding=1), bias, 1.0 if last else NEGATIVE_SLOPE)
         else:
             out = F.conv2d(joined, weight, bias, padding=1)
-        features.append(out if last else F.leaky_relu(out, NEGATIVE_SLOPE, inplace=True))
+            out = out if last else F.leaky_relu(out, NEGATIVE_SLOPE, inplace=True)
+        features.append(out)
     return add_scaled_(features[-1], RESIDUAL_SCALE, x)
 
 
 def _conv_then_leaky(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """``leaky_relu(conv(x))``; on CUDA with the bias and activation in one pass."""
     if one_pass_applies(x):
-        out = F.conv2d(x.to(conv.weight.dtype), conv.weight, None, padding=1)
-        if bias_leaky_(out, conv.bias, NEGATIVE_SLOPE):
-            return out
-        out.add_(conv.bias.view(1, -1, 1, 1))
-    else:
-        out = conv(x)
-    return F.leaky_relu(out, NEGATIVE_SLOPE, inplace=True)
+        return bias_leaky(F.conv2d(x.to(conv.weight.dtype), conv.weight, None, padding=1), conv.bias, NEGATIVE_SLOPE)
+    return F.leaky_relu(conv(x), NEGATIVE_SLOPE, inplace=True)
 
 
 class ResidualDenseBlock(nn.Module):

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict
 from ._cuda_epilogue import applies as one_pass_applies
-from ._cuda_epilogue import bias_leaky_
+from ._cuda_epilogue import bias_leaky
 
 ACTIVATIONS = ("prelu", "relu", "leakyrelu")
 LEAKY_SLOPE = 0.1  # BasicSR's SRVGGNetCompact uses 0.1, not ESRGAN's 0.2
@@ -43,21 +43,17 @@ def compact_core(
     as bf16's hooks do for the modules (the last conv stays fp32 there).
 
     ``one_pass`` (CUDA without a compiler): each conv runs without its bias, and
-    ``_cuda_epilogue`` adds the bias and applies the activation in one pass over its output
-    (PyTorch's ops where the kernel cannot take a map)."""
+    ``_cuda_epilogue.bias_leaky`` adds the bias and applies the activation in one pass."""
     out = x
     for index, (weight, bias) in enumerate(zip(weights, biases, strict=True)):
         last = index == len(weights) - 1
         if one_pass:
-            out = F.conv2d(out.to(weight.dtype), weight, None, padding=1)
             slope = 1.0 if last else slopes[index] if activation == "prelu" else NEGATIVE_SLOPES[activation]
-            if bias_leaky_(out, bias, slope):
-                continue
-            out = out + bias.view(1, -1, 1, 1)
+            out = bias_leaky(F.conv2d(out.to(weight.dtype), weight, None, padding=1), bias, slope)
         else:
             out = F.conv2d(out.to(weight.dtype), weight, bias, padding=1)
-        if not last:
-            out = _activated(out, activation, slopes, index)
+            if not last:
+                out = _activated(out, activation, slopes, index)
     return _add_input_and_shuffle(out, x, scale)
 
 

@@ -45,9 +45,9 @@ def run(upscaler, image, *, winograd: bool):  # noqa: ANN001, ANN201 - an Upscal
     """8-bit output as floats; fp32 itself runs direct convolutions (the network as written)."""
     import torch
 
-    from uprez.core.archs import _rrdb_winograd
+    from uprez.core.archs._as_written import as_written
 
-    with contextlib.nullcontext() if winograd else _rrdb_winograd.direct_convolutions():
+    with contextlib.nullcontext() if winograd else as_written():
         return upscaler.upscale(image, out_dtype=torch.uint8).float() / 255
 
 

@@ -10,6 +10,7 @@ from support import seeded_input, seeded_weights
 from torch.nn import functional as F
 
 from uprez.core.archs import _rrdb_winograd, _staged, _winograd, rrdbnet
+from uprez.core.archs._as_written import as_written
 from uprez.core.archs.rrdbnet import ResidualDenseBlock
 
 
@@ -134,9 +135,9 @@ def test_tiles_written_straight_into_the_map_equal_the_whole_map() -> None:
     torch.testing.assert_close(tiled, whole, rtol=0, atol=1e-5 * whole.abs().max().item())
 
 
-def test_direct_convolutions_hold_only_inside_their_block() -> None:
+def test_direct_convolutions_hold_only_inside_as_written() -> None:
     x = seeded_input(8, 20, 5)
     with torch.inference_mode():
-        with _rrdb_winograd.direct_convolutions():
+        with as_written():
             assert not _rrdb_winograd.applies(x)
         assert _rrdb_winograd.applies(x)

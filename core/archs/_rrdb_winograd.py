@@ -10,9 +10,6 @@ One 170-px block tile, x4plus's weights: 41.0-45.1 ms direct (channels-last), 29
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import torch
 
 from ._winograd import BIAS_POINT, POINTS, Tiling, Workspace, input_transform, output_transform
@@ -22,19 +19,8 @@ def applies(x: torch.Tensor) -> bool:
     return ENABLED and x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_grad_enabled()
 
 
-# Switched off to run the network as its authors wrote it (the plain baseline, and tests).
+# Switched off to run the network as its authors wrote it (_as_written.as_written, tests).
 ENABLED = True
-
-
-@contextlib.contextmanager
-def direct_convolutions() -> Iterator[None]:
-    """The dense blocks as written, for the ``with`` block (a baseline, a FLOP count)."""
-    global ENABLED
-    before, ENABLED = ENABLED, False
-    try:
-        yield
-    finally:
-        ENABLED = before
 
 
 def dense_block(

@@ -7,7 +7,7 @@ CUDA-synchronised: host tensor in, host uint8 out (host-to-device copy, tiles, a
 back in host memory).
 
     uprez           the default: auto precision (fp16 where the architecture is safe in it), auto tiles
-    uprez-two-pass  the default without uprez's CUDA kernels (_cuda_epilogue.ENABLED = False):
+    uprez-two-pass  the default without uprez's CUDA kernels (under _as_written.as_written()):
                     PyTorch's separate bias and activation passes, the dense blocks' concatenations
     uprez-compiled  the default with compile=True (uprez upscale --compile): torch.compile fuses the
                     network's hot blocks; its first call (printed) pays the compile
@@ -37,7 +37,6 @@ import torch
 from bench_speed import conv_flop_per_input_pixel
 from PIL import Image
 
-from uprez.core.archs import _cuda_epilogue
 from uprez.core.archs._as_written import as_written
 from uprez.core.engine.upscaler import Upscaler
 from uprez.core.models import open_model
@@ -107,11 +106,8 @@ def uprez_call(upscaler: Upscaler, host: torch.Tensor) -> Callable[[], object]:
 
 def two_pass_call(upscaler: Upscaler, host: torch.Tensor) -> Callable[[], object]:
     def run() -> object:
-        _cuda_epilogue.ENABLED = False
-        try:
+        with as_written():  # on CUDA: without uprez's kernels
             return upscaler.upscale(host, out_dtype=torch.uint8)
-        finally:
-            _cuda_epilogue.ENABLED = True
 
     return run
 

@@ -22,6 +22,7 @@ after a warm-up, methods alternating):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import ctypes
 import statistics
@@ -35,6 +36,7 @@ from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from uprez.core.archs import _cuda_epilogue, _dense_partial_sums
+from uprez.core.archs._as_written import as_written
 from uprez.core.engine.upscaler import Upscaler
 from uprez.core.models import open_model
 
@@ -336,10 +338,8 @@ def section_epilogue(rounds: int) -> None:
 
         def forward(enabled: bool, image=image) -> Callable[[], object]:
             def call() -> None:
-                _cuda_epilogue.ENABLED = enabled
-                with torch.inference_mode():
+                with torch.inference_mode(), contextlib.nullcontext() if enabled else as_written():
                     upscaler.net.forward_core(image)
-                _cuda_epilogue.ENABLED = True
 
             return call
 

@@ -206,11 +206,6 @@ def dense_nchw(rdb, x: torch.Tensor) -> torch.Tensor:
     return rdb.conv5(buffer).mul_(0.2).add_(x)
 
 
-def block_tensors(rdb) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    convs = (rdb.conv1, rdb.conv2, rdb.conv3, rdb.conv4, rdb.conv5)
-    return [c.weight for c in convs], [c.bias for c in convs]
-
-
 def section_dense(host: torch.Tensor, rounds: int) -> None:
     upscaler = Upscaler(open_model("realesrgan-x4plus"), precision="fp16")
     x = padded_core(upscaler, host, torch.float16)
@@ -239,7 +234,7 @@ def section_dense(host: torch.Tensor, rounds: int) -> None:
         return call
 
     with torch.inference_mode():
-        written = rdb.function(features, *block_tensors(rdb))
+        written = rdb.function(features, *rdb.tensors())
         grouped = rdb(features.clone(memory_format=torch.preserve_format))
     print(f"grouped convs against the block as written: max difference {(grouped - written).abs().max().item():.2e}")
     calls = {

@@ -74,8 +74,8 @@ def test_the_one_pass_srvgg_path_computes_the_network(activation: str) -> None:
 def _dense_block_weights() -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     torch.manual_seed(1)
     block = rrdbnet.ResidualDenseBlock(num_features=8, growth_channels=4).eval()
-    convs = (block.conv1, block.conv2, block.conv3, block.conv4, block.conv5)
-    return [c.weight.detach() for c in convs], [c.bias.detach() for c in convs]
+    weights, biases = block.tensors()
+    return [w.detach() for w in weights], [b.detach() for b in biases]
 
 
 def test_the_one_pass_dense_block_computes_the_block() -> None:
@@ -135,7 +135,7 @@ def test_as_written_switches_every_reformulation_off_inside_its_block_only() -> 
 def test_grouped_weights_are_made_once_even_for_inference_tensors() -> None:
     with torch.inference_mode():  # as ComfyUI runs a prompt: tensors without a version count
         block = rrdbnet.ResidualDenseBlock(num_features=8, growth_channels=4)
-        weights = [c.weight for c in (block.conv1, block.conv2, block.conv3, block.conv4, block.conv5)]
+        weights, _ = block.tensors()
         first = block._producers(weights)
         assert block._producers(weights) is first
         weights[0] = weights[0] * 2  # other weights: made again

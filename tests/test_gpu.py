@@ -151,8 +151,7 @@ def test_grouped_dense_blocks_equal_the_block_as_written_on_cuda() -> None:
     block = rrdbnet.ResidualDenseBlock(num_features=64, growth_channels=32).cuda().half().eval()
     block = block.to(memory_format=torch.channels_last)
     x = torch.randn(1, 64, 45, 67, device="cuda").half().contiguous(memory_format=torch.channels_last)
-    convs = (block.conv1, block.conv2, block.conv3, block.conv4, block.conv5)
-    weights, biases = [c.weight for c in convs], [c.bias for c in convs]
+    weights, biases = block.tensors()
     with torch.inference_mode():
         assert _dense_partial_sums.applies(x)
         grouped = block(x)

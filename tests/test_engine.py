@@ -10,8 +10,8 @@ from support import psnr, seed_of, seeded_input, seeded_weights
 from torch.nn import functional as F
 
 from uprez.core.archs import SRNet, all_architectures, get
+from uprez.core.engine import cuda_graphs, heap, precision
 from uprez.core.engine import device as devices
-from uprez.core.engine import heap, precision
 from uprez.core.engine import upscaler as upscaler_module
 from uprez.core.engine.precision import pick_dtype
 from uprez.core.engine.tiling import Tile, grid, side_for_budget, spans
@@ -243,6 +243,16 @@ def test_half_precision_overflow_is_redone_in_fp32() -> None:
     assert upscaler.fp32_fallbacks == 4
     expected = F.interpolate(image[None], scale_factor=2, mode="nearest")[0]
     assert (result - expected).abs().max() < 1e-6
+
+
+def test_cuda_graphs_are_made_on_cuda_only() -> None:
+    assert not cuda_graphs.available(torch.device("cpu"))
+    upscaler = Upscaler(compact(), device="cpu")
+    image = seeded_input(3, 16, 1)[0]
+    first = upscaler.upscale(image)
+    assert torch.equal(upscaler.upscale(image), first)
+    assert upscaler.cuda_graphs == 0
+    upscaler.release_graphs()  # a no-op where there are none
 
 
 def test_device_and_precision_choice_on_this_machine() -> None:

@@ -11,7 +11,7 @@ from support import photo_tensor, psnr, seeded_input
 from test_engine import ARCH_EXAMPLE_IDS, ARCH_EXAMPLES, _OverflowsInHalf, example_model, loaded
 
 from uprez.core.archs import _cuda_epilogue, _dense_partial_sums, _nvrtc, rrdbnet
-from uprez.core.engine import compiler
+from uprez.core.engine import compiler, cuda_graphs
 from uprez.core.engine.upscaler import Upscaler
 
 pytestmark = [
@@ -159,3 +159,68 @@ def test_grouped_dense_blocks_equal_the_block_as_written_on_cuda() -> None:
     assert grouped.is_contiguous(memory_format=torch.channels_last)
     # fp16 rounds each share once more than each conv: within a few units of the last place.
     torch.testing.assert_close(grouped, written, rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize("stem", ["realesrgan-x4plus", "realesr-animevideov3-x4"])
+def test_cuda_graphs_replay_exactly_what_the_eager_forward_computes(stem: str, real_model) -> None:
+    model = real_model(stem)
+    image = photo_tensor("coffee_cup.png")
+    eager = Upscaler(model, cuda_graphs=False).upscale(image)
+    graphed = Upscaler(model)
+    first = graphed.upscale(image)
+    assert graphed.cuda_graphs == 0  # a shape seen once runs eager
+    second = graphed.upscale(image)  # captured, then replayed
+    assert graphed.cuda_graphs == 1
+    third = graphed.upscale(image)
+    for out in (first, second, third):
+        assert torch.equal(out, eager)
+
+
+def test_cuda_graphs_serve_repeated_tile_shapes_and_stay_few(real_model) -> None:
+    model = real_model("realesrgan-x4plus")
+    image = photo_tensor("coffee_cup.png")[:, :, :120]  # 128x120: inner and edge tiles differ
+    eager = Upscaler(model, tile=32, cuda_graphs=False).upscale(image)
+    graphed = Upscaler(model, tile=32)
+    assert torch.equal(graphed.upscale(image), eager)
+    assert 1 <= graphed.cuda_graphs <= cuda_graphs.GRAPHS_KEPT
+    assert torch.equal(graphed.upscale(image), eager)
+    before = torch.cuda.memory_reserved()
+    graphed.release_graphs()
+    torch.cuda.empty_cache()
+    assert graphed.cuda_graphs == 0 and torch.cuda.memory_reserved() < before
+
+
+def test_tiles_too_large_for_a_graph_run_eager(real_model, monkeypatch) -> None:
+    monkeypatch.setattr(cuda_graphs, "GRAPH_MAX_BYTES", 1024)
+    upscaler = Upscaler(real_model("realesr-animevideov3-x4"))
+    image = photo_tensor("coffee_cup.png")
+    for _ in range(3):
+        upscaler.upscale(image)
+    assert upscaler.cuda_graphs == 0
+
+
+def test_a_failed_capture_falls_back_to_eager_for_good(capsys) -> None:
+    def syncs(x: torch.Tensor) -> torch.Tensor:  # a host sync cannot be captured
+        return x * float(x.amax())
+
+    forward = cuda_graphs.GraphedForward(syncs, bytes_per_pixel=1.0)
+    x = torch.rand(1, 3, 8, 8, device="cuda")
+    stream = torch.cuda.current_stream()
+    with torch.inference_mode():
+        results = [forward(x) for _ in range(3)]
+    assert forward.failed and forward.graphs == 0
+    assert torch.cuda.current_stream() == stream
+    assert "CUDA graph capture failed, running eager" in capsys.readouterr().err
+    for result in results:
+        torch.testing.assert_close(result, syncs(x))
+    assert torch.equal(torch.ones(4, device="cuda").cumsum(0).cpu(), torch.arange(1.0, 5.0))  # CUDA still works
+
+
+def test_compiled_upscalers_do_not_capture_graphs(real_model) -> None:
+    upscaler = Upscaler(real_model("realesr-animevideov3-x4"), compile=True)
+    if not upscaler.compiled:
+        pytest.skip("no Triton here")
+    image = photo_tensor("coffee_cup.png")[:, :32, :32]
+    for _ in range(2):
+        upscaler.upscale(image)
+    assert upscaler.cuda_graphs == 0

@@ -18,6 +18,8 @@ from ..model import LoadedModel
 from ..quantize import quantize_
 from . import compiler, heap
 from . import device as devices
+from .cuda_graphs import GraphedNetwork
+from .cuda_graphs import available as graphs_available
 from .precision import name_of, pick_dtype
 from .tiling import Tile, grid, side_for_budget
 
@@ -86,6 +88,8 @@ class Upscaler:
         compile: fuse the network's hot blocks with torch.compile where that pays (CUDA with
             Triton; ``compiled`` says whether it happened). The first image of a process pays
             the compile (seconds); later ones run faster (see core/engine/compiler.py).
+        cuda_graphs: on CUDA, replay small tiles' forwards from CUDA graphs, from the second
+            tile of a shape on (see core/engine/cuda_graphs.py); not with ``compile``.
     """
 
     def __init__(
@@ -99,6 +103,7 @@ class Upscaler:
         context: int | None = None,
         memory_budget: int | None = None,
         compile: bool = False,  # noqa: A002 - torch's own word for it
+        cuda_graphs: bool = True,
     ) -> None:
         if tile is not None and tile < 1:
             raise UprezError(f"tile size must be positive, not {tile}")
@@ -111,6 +116,9 @@ class Upscaler:
         self.dtype = pick_dtype(precision, self.device, model.arch)
         self.compiled = compile and compiler.available(self.device)
         self.net = self._prepared(self.dtype)
+        # Inductor's code has its own launch path (and its own graphs, mode="reduce-overhead").
+        graphed = cuda_graphs and graphs_available(self.device) and not self.compiled
+        self._graphed = GraphedNetwork(self.net, _element_size(self.dtype), MEMORY_SAFETY) if graphed else None
         self._fp32_net: SRNet | None = self.net if self.dtype == torch.float32 else None
         self.unshuffle = self.net.unshuffle
         self.core_scale = self.net.scale * self.unshuffle
@@ -126,6 +134,16 @@ class Upscaler:
     @property
     def scale(self) -> int:
         return self.net.scale
+
+    @property
+    def cuda_graphs(self) -> int:
+        """CUDA graphs held now (each keeps its tile's working memory on the device)."""
+        return self._graphed.graphs if self._graphed is not None else 0
+
+    def release_graphs(self) -> None:
+        """Frees the device memory the CUDA graphs hold; later tiles capture anew."""
+        if self._graphed is not None:
+            self._graphed.release()
 
     def describe(self) -> str:
         """Device and precision in words, e.g. ``cuda (NVIDIA H200), fp16, compiled``."""
@@ -291,6 +309,7 @@ class Upscaler:
             except Exception as error:
                 if not devices.is_out_of_memory(error):
                     raise
+                self.release_graphs()
                 devices.release_cached_memory(self.device)
                 if max(tile.height, tile.width) <= MIN_TILE:
                     raise OutOfMemoryError(
@@ -332,10 +351,12 @@ class Upscaler:
     ) -> list[tuple[Tile, torch.Tensor]]:
         """Outputs for the boxes that make up ``tile``, cropped to them, still on the device."""
         s = self.core_scale
+        # The graphs' outputs are theirs: each is used up before the next call of its shape.
+        calls = self._graphed if self._graphed is not None and self._graphed.net is net else net
         if net.tail_context is None:
-            y = net.forward_core(x)
+            y = calls.forward_core(x)
             return [(tile, _crop(y, _shift(tile, window), s))]
-        features = net.forward_head(x)
+        features = calls.forward_head(x)
         local = _shift(tile, window)
         feature_bounds = Tile(0, features.shape[-2], 0, features.shape[-1])
         pieces = []
@@ -343,7 +364,7 @@ class Upscaler:
             _check(cancel)
             sub_window = box.grown(net.tail_context, feature_bounds)
             f = features[..., sub_window.y0 : sub_window.y1, sub_window.x0 : sub_window.x1]
-            y = net.forward_tail(f.contiguous(memory_format=torch.channels_last))
+            y = calls.forward_tail(f.contiguous(memory_format=torch.channels_last))
             global_box = Tile(box.y0 + window.y0, box.y1 + window.y0, box.x0 + window.x0, box.x1 + window.x0)
             pieces.append((global_box, _crop(y, _shift(box, sub_window), s)))
         return pieces

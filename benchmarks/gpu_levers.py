@@ -17,6 +17,9 @@ after a warm-up, methods alternating):
               against the forward alone (what the copies, borders and rounding cost)
     epilogue  the one-pass bias and activation kernel against PyTorch's two passes: the host's
               time per launch (tiny maps) and animevideov3's fp16 forward from 64 to 640 px
+    graphs    CUDA graphs on small photos (256x256, 640x480): the forward eager and replayed
+              (and the host's time to issue the eager one), and Upscaler.upscale with and
+              without graphs
 """
 
 from __future__ import annotations
@@ -37,11 +40,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from uprez.core.archs import _cuda_epilogue, _dense_partial_sums
 from uprez.core.archs._as_written import as_written
+from uprez.core.engine import cuda_graphs
 from uprez.core.engine.upscaler import Upscaler
 from uprez.core.models import open_model
 
 MODELS = ("realesrgan-x4plus", "realesr-animevideov3-x4")
-SECTIONS = ("peaks", "forward", "profile", "dense", "compile", "end2end", "epilogue")
+SECTIONS = ("peaks", "forward", "profile", "dense", "compile", "end2end", "epilogue", "graphs")
+GRAPH_PHOTOS = ("photo-256", "photo-640x480")
 
 
 def sync() -> None:
@@ -301,6 +306,50 @@ def section_end2end(model_id: str, host: torch.Tensor, rounds: int) -> None:
               f"  {megapixels / value:8.2f} MP/s")  # fmt: skip
 
 
+def section_graphs(model_id: str, rounds: int) -> None:
+    model = open_model(model_id)
+    eager, graphed = Upscaler(model, cuda_graphs=False), Upscaler(model)
+    for photo in GRAPH_PHOTOS:
+        graphs_on_photo(model_id, photo, eager, graphed, rounds)
+
+
+def graphs_on_photo(model_id: str, photo: str, eager: Upscaler, graphed: Upscaler, rounds: int) -> None:
+    host = load(photo)
+    x = padded_core(eager, host, eager.dtype)
+    forward = whole_forward(eager.net)
+    replayed = cuda_graphs.GraphedForward(forward, bytes_per_pixel=0.0)
+
+    def issue_only() -> float:
+        sync()
+        started = time.perf_counter()
+        with torch.inference_mode():
+            forward(x)
+        issued = time.perf_counter() - started
+        sync()
+        return issued
+
+    def run(function: Callable) -> Callable[[], object]:
+        def call() -> None:
+            with torch.inference_mode():
+                function(x)
+
+        return call
+
+    calls = {
+        "forward eager": run(forward),
+        "forward replayed": run(replayed),
+        "upscale eager": lambda: eager.upscale(host, out_dtype=torch.uint8),
+        "upscale graphs": lambda: graphed.upscale(host, out_dtype=torch.uint8),
+    }
+    seconds = median_seconds(calls, rounds)
+    issue = statistics.median(issue_only() for _ in range(rounds))
+    megapixels = host.shape[1] * host.shape[2] / 1e6
+    print(f"{model_id:<24} {photo:<14} graphs held: {replayed.graphs} + {graphed.cuda_graphs};"
+          f" host time to issue the eager forward {issue * 1e3:.2f} ms")  # fmt: skip
+    for name, value in seconds.items():
+        print(f"{model_id:<24} {photo:<14} {name:<18} {value * 1e3:8.2f} ms  {megapixels / value:8.2f} MP/s")
+
+
 def section_epilogue(rounds: int) -> None:
     channels, launches = 64, 200
     x = torch.randn(1, channels, 8, 8, device="cuda", dtype=torch.float16).contiguous(memory_format=torch.channels_last)
@@ -372,6 +421,9 @@ def main() -> None:
             section_compile(host, args.rounds)
         elif section == "epilogue":
             section_epilogue(args.rounds)
+        elif section == "graphs":
+            for model_id in args.models:
+                section_graphs(model_id, args.rounds)
         elif section == "end2end":
             for model_id in args.models:
                 section_end2end(model_id, host, args.rounds)

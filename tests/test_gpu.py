@@ -12,6 +12,7 @@ from test_engine import ARCH_EXAMPLE_IDS, ARCH_EXAMPLES, _OverflowsInHalf, examp
 
 from uprez.core.archs import _cuda_epilogue, _dense_partial_sums, _nvrtc, rrdbnet
 from uprez.core.engine import compiler, cuda_graphs
+from uprez.core.engine import device as devices
 from uprez.core.engine.upscaler import Upscaler
 
 pytestmark = [
@@ -224,3 +225,14 @@ def test_compiled_upscalers_do_not_capture_graphs(real_model) -> None:
     for _ in range(2):
         upscaler.upscale(image)
     assert upscaler.cuda_graphs == 0
+
+
+def test_memory_budget_counts_what_pytorch_keeps_cached() -> None:
+    device = torch.device("cuda")
+    torch.cuda.empty_cache()
+    before = devices.memory_budget(device)
+    block = torch.empty(2 * 1024**3, dtype=torch.uint8, device=device)
+    del block  # freed into PyTorch's cache: no longer free to the driver, still ours
+    assert torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device) >= 2 * 1024**3
+    assert devices.memory_budget(device) > before - 64 * 1024**2
+    torch.cuda.empty_cache()

@@ -49,7 +49,10 @@ def memory_budget(device: torch.device) -> int:
     """Bytes of working memory a run may plan for on ``device``."""
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
-        return int(free * GPU_BUDGET_SHARE)
+        # Blocks PyTorch keeps cached after earlier work are this process's to reuse (its
+        # allocator also empties the cache and retries before it reports out of memory).
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return int((free + cached) * GPU_BUDGET_SHARE)
     if device.type == "mps":
         recommended = torch.mps.recommended_max_memory()
         return int((recommended - torch.mps.driver_allocated_memory()) * GPU_BUDGET_SHARE)

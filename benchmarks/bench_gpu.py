@@ -29,6 +29,7 @@ before each call through /proc/self/clear_refs).
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import time
 from collections.abc import Callable
@@ -139,6 +140,8 @@ def main() -> None:
         flush=True,
     )
     for model_id in args.models:
+        gc.collect()  # the last model's networks (reference cycles): GPU peaks are per model
+        torch.cuda.empty_cache()
         model = open_model(model_id)
         flop = conv_flop_per_input_pixel(model.net)
         upscalers = {

@@ -344,7 +344,7 @@ def graphs_on_photo(model_id: str, photo: str, eager: Upscaler, graphed: Upscale
     seconds = median_seconds(calls, rounds)
     issue = statistics.median(issue_only() for _ in range(rounds))
     megapixels = host.shape[1] * host.shape[2] / 1e6
-    print(f"{model_id:<24} {photo:<14} graphs held: {replayed.graphs} + {graphed.cuda_graphs};"
+    print(f"{model_id:<24} {photo:<14} graphs held: {replayed.graphs} + {graphed.graphs_held};"
           f" host time to issue the eager forward {issue * 1e3:.2f} ms")  # fmt: skip
     for name, value in seconds.items():
         print(f"{model_id:<24} {photo:<14} {name:<18} {value * 1e3:8.2f} ms  {megapixels / value:8.2f} MP/s")

@@ -251,7 +251,7 @@ def test_cuda_graphs_are_made_on_cuda_only() -> None:
     image = seeded_input(3, 16, 1)[0]
     first = upscaler.upscale(image)
     assert torch.equal(upscaler.upscale(image), first)
-    assert upscaler.cuda_graphs == 0
+    assert upscaler.graphs_held == 0
     upscaler.release_graphs()  # a no-op where there are none
 
 

@@ -169,9 +169,9 @@ def test_cuda_graphs_replay_exactly_what_the_eager_forward_computes(stem: str, r
     eager = Upscaler(model, cuda_graphs=False).upscale(image)
     graphed = Upscaler(model)
     first = graphed.upscale(image)
-    assert graphed.cuda_graphs == 0  # a shape seen once runs eager
+    assert graphed.graphs_held == 0  # a shape seen once runs eager
     second = graphed.upscale(image)  # captured, then replayed
-    assert graphed.cuda_graphs == 1
+    assert graphed.graphs_held == 1
     third = graphed.upscale(image)
     for out in (first, second, third):
         assert torch.equal(out, eager)
@@ -183,12 +183,12 @@ def test_cuda_graphs_serve_repeated_tile_shapes_and_stay_few(real_model) -> None
     eager = Upscaler(model, tile=32, cuda_graphs=False).upscale(image)
     graphed = Upscaler(model, tile=32)
     assert torch.equal(graphed.upscale(image), eager)
-    assert 1 <= graphed.cuda_graphs <= cuda_graphs.GRAPHS_KEPT
+    assert 1 <= graphed.graphs_held <= cuda_graphs.GRAPHS_KEPT
     assert torch.equal(graphed.upscale(image), eager)
     before = torch.cuda.memory_reserved()
     graphed.release_graphs()
     torch.cuda.empty_cache()
-    assert graphed.cuda_graphs == 0 and torch.cuda.memory_reserved() < before
+    assert graphed.graphs_held == 0 and torch.cuda.memory_reserved() < before
 
 
 def test_tiles_too_large_for_a_graph_run_eager(real_model, monkeypatch) -> None:
@@ -197,7 +197,7 @@ def test_tiles_too_large_for_a_graph_run_eager(real_model, monkeypatch) -> None:
     image = photo_tensor("coffee_cup.png")
     for _ in range(3):
         upscaler.upscale(image)
-    assert upscaler.cuda_graphs == 0
+    assert upscaler.graphs_held == 0
 
 
 def test_a_failed_capture_falls_back_to_eager_for_good(capsys) -> None:
@@ -224,7 +224,7 @@ def test_compiled_upscalers_do_not_capture_graphs(real_model) -> None:
     image = photo_tensor("coffee_cup.png")[:, :32, :32]
     for _ in range(2):
         upscaler.upscale(image)
-    assert upscaler.cuda_graphs == 0
+    assert upscaler.graphs_held == 0
 
 
 def test_memory_budget_counts_what_pytorch_keeps_cached() -> None:

@@ -136,7 +136,7 @@ class Upscaler:
         return self.net.scale
 
     @property
-    def cuda_graphs(self) -> int:
+    def graphs_held(self) -> int:
         """CUDA graphs held now (each keeps its tile's working memory on the device)."""
         return self._graphed.graphs if self._graphed is not None else 0
 

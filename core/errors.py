@@ -9,6 +9,12 @@ from __future__ import annotations
 import os
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message, or its type's name where it has none."""
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
 class UprezError(Exception):
     """Base of every error the core raises on purpose."""
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import torch
 
+from ..errors import first_line
 from .device import is_out_of_memory
 
 # One compiled version per function, shared by every block that runs it: the weights are
@@ -53,6 +54,5 @@ class _WithFallback:
                 if is_out_of_memory(error):
                     raise  # the engine splits the tile and tries again
                 self.failed = True
-                first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                print(f"uprez: compiling failed, running uncompiled ({first_line})", file=sys.stderr)
+                print(f"uprez: compiling failed, running uncompiled ({first_line(error)})", file=sys.stderr)
         return self.plain(*args)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import first_line
 from .device import is_out_of_memory
 
 # Working memory (the network's estimate for the tile) above which a tile runs eager: launches
@@ -113,8 +114,7 @@ class GraphedForward:
             torch.cuda.set_stream(stream)
             if not is_out_of_memory(error):
                 self.failed = True
-                first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                print(f"uprez: CUDA graph capture failed, running eager ({first_line})", file=sys.stderr)
+                print(f"uprez: CUDA graph capture failed, running eager ({first_line(error)})", file=sys.stderr)
             self.release()
             return None
         except BaseException:

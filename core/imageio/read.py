@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import ImageReadError
+from ..errors import ImageReadError, first_line
 from .orientation import ORIENTATION_TAG, apply_orientation
 from .picture import Picture
 
@@ -54,15 +54,10 @@ def read_image(path: str | os.PathLike[str]) -> Picture:
     except Image.DecompressionBombError as error:
         raise ImageReadError(path, f"too many pixels ({error})") from None
     except (OSError, ValueError, SyntaxError) as error:
-        raise ImageReadError(path, f"cannot be decoded: {_first_line(error)}") from error
+        raise ImageReadError(path, f"cannot be decoded: {first_line(error)}") from error
     if orientation != 1 and ORIENTATION_TAG in exif:
         exif[ORIENTATION_TAG] = 1
     return Picture(apply_orientation(pixels, orientation), icc, exif.tobytes() if exif else None, fmt)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
 
 
 def _is_deep_colour(path: Path, image: Image.Image) -> bool:
@@ -154,7 +149,7 @@ def _read_tiff_pillow_cannot(path: Path) -> Picture:
             orientation = int(tags[ORIENTATION_TAG].value) if ORIENTATION_TAG in tags else 1
         pixels = _tiff_pixels(path)
     except (ValueError, KeyError, NotImplementedError, tifffile.TiffFileError) as error:
-        raise ImageReadError(path, f"cannot be decoded: {_first_line(error)}") from error
+        raise ImageReadError(path, f"cannot be decoded: {first_line(error)}") from error
     return Picture(apply_orientation(pixels, orientation), icc, None, "TIFF")
 
 
@@ -165,7 +160,7 @@ def _read_npy(path: Path) -> Picture:
     except FileNotFoundError:
         raise ImageReadError(path, "no such file") from None
     except (OSError, ValueError, EOFError) as error:
-        raise ImageReadError(path, f"cannot be read as raw samples: {_first_line(error)}") from error
+        raise ImageReadError(path, f"cannot be read as raw samples: {first_line(error)}") from error
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
     if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4):

@@ -112,7 +112,8 @@ class SRVGGNetCompact(SRNet):
     def forward_core(self, x: torch.Tensor) -> torch.Tensor:
         # uprez's one-pass kernels before a compiled function: on an H100 as fast from 640x480
         # up (74.1 against 72.5 MP/s, 108.3 against 104.8 at 2000x1500) with no seconds of
-        # compiling; at 256x256 slower (27.9 against 32.6), where a call takes 2 ms anyway.
+        # compiling. At 256x256 a call is host time (2 ms), which the engine's CUDA graphs
+        # take away (core/engine/cuda_graphs.py).
         if one_pass_applies(x):
             return compact_core(x, *self._tensors(), self.hyperparameters["activation"], self.scale, one_pass=True)
         if self.fused is not None:

@@ -125,17 +125,15 @@ class GraphedForward:
 
 
 class GraphedNetwork:
-    """The engine's calls into a network, the tile-sized ones (forward_core, forward_head)
-    through graphs. forward_tail stays eager: it runs on many sub-tiles whose outputs the
-    engine keeps until the tile is done (a graph's output would be overwritten), and it is a
-    handful of launches."""
+    """A network's tile-sized calls (forward_core, forward_head) through graphs. Its
+    forward_tail stays eager: it runs on many sub-tiles whose outputs the engine keeps until
+    the tile is done (a graph's output would be overwritten), and it is a handful of launches."""
 
     def __init__(self, net: torch.nn.Module, element_size: int, safety: float) -> None:
         self.net = net
         head, _ = net.bytes_per_pixel(element_size)
         self.forward_core = GraphedForward(net.forward_core, head * safety)
         self.forward_head = GraphedForward(net.forward_head, head * safety)
-        self.forward_tail = net.forward_tail
 
     @property
     def graphs(self) -> int:

@@ -364,7 +364,7 @@ class Upscaler:
             _check(cancel)
             sub_window = box.grown(net.tail_context, feature_bounds)
             f = features[..., sub_window.y0 : sub_window.y1, sub_window.x0 : sub_window.x1]
-            y = calls.forward_tail(f.contiguous(memory_format=torch.channels_last))
+            y = net.forward_tail(f.contiguous(memory_format=torch.channels_last))
             global_box = Tile(box.y0 + window.y0, box.y1 + window.y0, box.x0 + window.x0, box.x1 + window.x0)
             pieces.append((global_box, _crop(y, _shift(box, sub_window), s)))
         return pieces

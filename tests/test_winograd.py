@@ -87,9 +87,10 @@ def test_switched_off_the_block_runs_as_written(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_buffers_reused_across_map_sizes_give_the_same_numbers() -> None:
-    # A larger map, then a smaller one (stale values beyond its edge), then the larger again.
+    # A larger map, then a smaller one (stale values beyond its edge), then the larger again;
+    # then maps of as many tiles but other overhangs past the edge.
     block = _block(8, 4, 4)
-    sizes = [(50, 47), (19, 23), (50, 47)]
+    sizes = [(50, 47), (19, 23), (50, 47), (48, 48), (45, 44), (48, 48)]
     inputs = [torch.nn.functional.interpolate(seeded_input(8, 16, 9), size=size, mode="bilinear") for size in sizes]
     with torch.inference_mode():
         reused = [block(x) for x in inputs]

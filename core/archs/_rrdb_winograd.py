@@ -51,7 +51,7 @@ def dense_block(
     widest = max(filter_.shape[1] for filter_ in filters)
     points = workspace.buffer("points", (total, POINTS, tiling.tiles))
     products = workspace.buffer("products", (POINTS, widest, tiling.tiles))
-    padded = workspace.zeroed("padded", (max(features, widest), *tiling.padded))
+    padded = workspace.zeroed("padded", (max(features, widest), *tiling.padded), written=(height, width))
     interior = (slice(1, height + 1), slice(1, width + 1))
 
     def conv(filter_: torch.Tensor, bias: torch.Tensor, inputs: int) -> torch.Tensor:

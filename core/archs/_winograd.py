@@ -120,7 +120,7 @@ class Workspace(threading.local):
 
     def __init__(self) -> None:
         self._storage: dict[str, torch.Tensor] = {}
-        self._zeroed_for: dict[str, tuple[int, ...]] = {}
+        self._zeroed_for: dict[str, tuple] = {}
 
     # Scratch space: a copy of a network (or a pickled one) starts with its own, empty.
     def __deepcopy__(self, memo: dict) -> Workspace:
@@ -137,11 +137,12 @@ class Workspace(threading.local):
             self._zeroed_for.pop(name, None)
         return storage[:size].view(shape)
 
-    def zeroed(self, name: str, shape: tuple[int, ...]) -> torch.Tensor:
-        """A buffer whose elements are zero wherever the previous user of this shape left them
-        zero (callers write only interiors, so borders stay zero)."""
+    def zeroed(self, name: str, shape: tuple[int, ...], written: tuple = ()) -> torch.Tensor:
+        """A buffer whose elements are zero wherever its callers do not write. ``written`` says
+        what they write when the shape alone does not (a map's size: maps of as many tiles
+        write interiors of different sizes into one shape); either changing zeroes it again."""
         buffer = self.buffer(name, shape)
-        if self._zeroed_for.get(name) != shape:
+        if self._zeroed_for.get(name) != (shape, written):
             buffer.zero_()
-            self._zeroed_for[name] = shape
+            self._zeroed_for[name] = (shape, written)
         return buffer

@@ -40,7 +40,8 @@ def _winograd_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) ->
     _winograd.input_transform(padded, tiling, points)
     products = torch.bmm(_winograd.filter_transform(weight), points.transpose(0, 1))
     products[_winograd.BIAS_POINT] += bias.unsqueeze(1)
-    return _winograd.output_transform(products, tiling)
+    tiles = torch.empty(_winograd.OUTPUT_TILE**2 * products.shape[1] * tiling.tiles)
+    return _winograd.to_map(_winograd.output_tiles(products, tiling, tiles), tiling)
 
 
 @pytest.mark.parametrize("size", [(1, 1), (6, 6), (7, 13), (31, 20)])
@@ -53,6 +54,28 @@ def test_transforms_equal_a_direct_convolution(size: tuple[int, int]) -> None:
     ours = _winograd_conv(x, weight, bias)
     assert ours.shape == expected.shape
     torch.testing.assert_close(ours.double(), expected, rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (6, 6), (7, 13), (31, 20), (12, 25)])
+def test_planes_give_the_points_of_the_map(size: tuple[int, int]) -> None:
+    generator = torch.Generator().manual_seed(sum(size) + 1)
+    height, width = size
+    x = torch.rand(3, height, width, generator=generator)
+    tiling = _winograd.Tiling(height, width)
+    padded = torch.zeros(3, *tiling.padded)
+    padded[:, 1 : height + 1, 1 : width + 1] = x
+    expected = torch.empty(3, _winograd.POINTS, tiling.tiles)
+    _winograd.input_transform(padded, tiling, expected)
+
+    step, rows, cols = _winograd.OUTPUT_TILE, tiling.rows, tiling.cols
+    covered = torch.full((3, rows * step, cols * step), 7.0)  # past the edge: not zero until zeroed
+    covered[:, :height, :width] = x
+    planes = covered.view(3, rows, step, cols, step).permute(0, 2, 4, 1, 3).contiguous()
+    _winograd.zero_past_edge(planes, tiling)
+    patches = torch.zeros(3, _winograd.INPUT_TILE, _winograd.INPUT_TILE, rows, cols)
+    ours = torch.empty_like(expected)
+    _winograd.planes_input_transform(planes, patches, ours)
+    assert torch.equal(ours, expected)
 
 
 def _block(num_features: int, growth_channels: int, seed: int) -> ResidualDenseBlock:

@@ -43,7 +43,9 @@ def test_example_round_trips_through_its_state_dict(arch: archs.Architecture, ex
         assert torch.equal(loaded.state_dict()[key], value), key
     x = seeded_input(net.in_channels, GOLDEN_INPUT_SIZE, 1)
     with torch.inference_mode():
-        assert torch.equal(loaded(x), net(x))
+        # Equal weights, but not always equal bits: a full run once saw neural-enhance's tiny
+        # convs round differently (CPU kernels may pick their summation order by alignment).
+        torch.testing.assert_close(loaded(x), net(x), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize(("arch", "example"), EXAMPLES, ids=IDS)

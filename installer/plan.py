@@ -215,7 +215,9 @@ def _comfyui(options: Options, host: Host) -> List[Action]:
 def _pack_files(repo: Path) -> List[Path]:
     files = [repo / name for name in COMFYUI_FILES if (repo / name).is_file()]
     for folder in COMFYUI_FOLDERS:
-        files += sorted(p for p in (repo / folder).rglob("*.py") if "__pycache__" not in p.parts)
+        # C sources too: the CPU kernels are built from them on first use (core/archs/_native.py).
+        found = (repo / folder).rglob("*")
+        files += sorted(p for p in found if p.suffix in (".py", ".c") and "__pycache__" not in p.parts)
     return files
 
 

@@ -12,13 +12,16 @@ from support import seeded_input, seeded_weights
 from test_engine import compact, loaded, rrdb
 
 from uprez.core.archs import get
+from uprez.core.archs._as_written import as_written
 from uprez.core.engine import compiler
 from uprez.core.engine.upscaler import Upscaler
 
 
 def eager_and_fused(net, compile_with, *inputs):
+    # The modules as written: the compiled functions are the networks' direct convolutions.
     with torch.inference_mode():
-        eager = [net(x) for x in inputs]
+        with as_written():
+            eager = [net(x) for x in inputs]
         net.fuse(compile_with)
         fused = [net(x) for x in inputs]
     return eager, fused

@@ -14,7 +14,16 @@ import pytest
 import torch
 from support import seeded_input
 
-from uprez.core.archs import _cuda_epilogue, _dense_partial_sums, _nvrtc, _rrdb_winograd, _staged, rrdbnet, srvgg
+from uprez.core.archs import (
+    _cuda_epilogue,
+    _dense_partial_sums,
+    _nvrtc,
+    _rrdb_winograd,
+    _srvgg_winograd,
+    _staged,
+    rrdbnet,
+    srvgg,
+)
 from uprez.core.archs._as_written import as_written
 
 # Turing (the oldest card with PyTorch's current CUDA builds), Ampere, Ada, Hopper, Blackwell.
@@ -65,7 +74,8 @@ def test_the_one_pass_srvgg_path_computes_the_network(activation: str) -> None:
     net = _srvgg(activation)
     x = seeded_input(3, 12, 1)
     with torch.no_grad():
-        written = net.forward_core(x)
+        with as_written():
+            written = net.forward_core(x)
         one_pass = srvgg.compact_core(x, *net._tensors(), activation, net.scale, one_pass=True)
     assert written.shape == one_pass.shape == (1, 3, 24, 24)
     torch.testing.assert_close(one_pass, written, rtol=0, atol=1e-5)
@@ -122,12 +132,12 @@ def test_the_memory_estimate_follows_the_formulation() -> None:
 
 def test_as_written_switches_every_reformulation_off_inside_its_block_only() -> None:
     def switches() -> tuple:
-        return _staged.CPU_TILES_ABOVE, _rrdb_winograd.ENABLED, _cuda_epilogue.ENABLED
+        return _staged.CPU_TILES_ABOVE, _rrdb_winograd.ENABLED, _srvgg_winograd.ENABLED, _cuda_epilogue.ENABLED
 
     before = switches()
-    assert before[1:] == (True, True)
+    assert before[1:] == (True, True, True)
     with as_written():
-        assert switches() == (sys.maxsize, False, False)
+        assert switches() == (sys.maxsize, False, False, False)
         assert not _dense_partial_sums.applies(torch.zeros(1, 8, 4, 4))
     assert switches() == before
 

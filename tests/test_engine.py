@@ -10,6 +10,7 @@ from support import psnr, seed_of, seeded_input, seeded_weights
 from torch.nn import functional as F
 
 from uprez.core.archs import SRNet, all_architectures, get
+from uprez.core.archs._as_written import as_written
 from uprez.core.engine import cuda_graphs, heap, precision
 from uprez.core.engine import device as devices
 from uprez.core.engine import upscaler as upscaler_module
@@ -65,13 +66,19 @@ def test_side_for_budget_leaves_room_for_context() -> None:
 
 @pytest.mark.parametrize("size", [(37, 53), (8, 8), (64, 21)])
 def test_compact_tiles_reproduce_the_whole_image_exactly(size: tuple[int, int]) -> None:
+    # Exactly with direct convolutions; the CPU's Winograd kernel rounds by where its 6x6 tiles
+    # fall, so each tile's numbers differ from the whole image's in the last bits.
     model = compact()
     image = seeded_input(3, max(size), 9)[0, :, : size[0], : size[1]]
-    expected = reference(model, image, prepad=6)
+    with as_written():
+        expected = reference(model, image, prepad=6)
     for tile in (None, 16, 7):
-        result = Upscaler(model, tile=tile, prepad=6, device="cpu").upscale(image)
+        with as_written():
+            result = Upscaler(model, tile=tile, prepad=6, device="cpu").upscale(image)
         assert result.shape == expected.shape
         assert (result - expected).abs().max() < 1e-5, tile
+        result = Upscaler(model, tile=tile, prepad=6, device="cpu").upscale(image)
+        assert (result - expected).abs().max() < 5e-5, tile
 
 
 def test_rrdbnet_head_and_tail_split_is_exact_when_untiled() -> None:
@@ -201,11 +208,12 @@ class _SmallMemoryNet(SRNet):
 def test_out_of_memory_splits_tiles_until_they_fit(error: Exception) -> None:
     base = compact()
     image = seeded_input(3, 40, 3)[0]
-    expected = Upscaler(base, device="cpu").upscale(image)
     context = base.net.tile_context()
     small = loaded(_SmallMemoryNet(base.net, (12 + 2 * context) ** 2, error), "srvgg")
     events: list[Progress] = []
-    result = Upscaler(small, tile=40, device="cpu").upscale(image, progress=events.append)
+    with as_written():  # direct convolutions: the split tiles give the whole image's numbers
+        expected = Upscaler(base, device="cpu").upscale(image)
+        result = Upscaler(small, tile=40, device="cpu").upscale(image, progress=events.append)
     assert (result - expected).abs().max() < 1e-5
     assert events[-1].done == events[-1].total > 1
 

@@ -267,6 +267,7 @@ def test_comfyui_copy_mode_places_a_working_pack(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     pack = comfyui / "custom_nodes" / "uprez"
     assert (pack / "__init__.py").is_file() and (pack / "nodes" / "upscale.py").is_file()
+    assert (pack / "core" / "archs" / "_winograd_layer.c").is_file()  # the CPU kernel's source
     assert not (pack / "tests").exists() and not (pack / ".git").exists()
     from comfy_executor import load_pack
 

@@ -176,7 +176,9 @@ def test_batches_match_single_images(executor: Executor) -> None:
     batch, _ = executor.run(prompt)["3"]
     assert batch.shape == (3, 128, 192, 3)
     single, _ = executor.run(workflow("upscale", **{"1__image": str(DATA / "chelsea_cat.jpg")}))["3"]
-    assert torch.allclose(batch[0], single[0], atol=1e-6) and torch.allclose(batch[2], single[0], atol=1e-6)
+    # Not to the last bit: the batch workflow runs 48-px tiles, the single one the whole image,
+    # and the CPU's Winograd kernel rounds by where its 6x6 tiles fall (measured: 2.8e-6 apart).
+    assert torch.allclose(batch[0], single[0], atol=5e-5) and torch.allclose(batch[2], single[0], atol=5e-5)
     assert not torch.allclose(batch[1], single[0], atol=1e-2)  # the flipped copy is its own image
 
 

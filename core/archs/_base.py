@@ -155,3 +155,16 @@ def _few(keys: list[str], limit: int = 3) -> str:
         return "none"
     more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
     return ", ".join(keys[:limit]) + more
+
+
+def weights_key(tensors: Iterable[torch.Tensor]) -> tuple:
+    """What changes when weights are replaced or changed in place: for caches of what is made
+    from them (each tensor's memory, dtype and version count)."""
+    return tuple((t.data_ptr(), t.dtype, _version_of(t)) for t in tensors)
+
+
+def _version_of(tensor: torch.Tensor) -> int | None:
+    try:
+        return tensor._version
+    except RuntimeError:  # made under inference_mode (ComfyUI loads models so): no version count
+        return None

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict
+from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict, weights_key
 from ._cuda_epilogue import applies as one_pass_applies
 from ._cuda_epilogue import bias_leaky
 from ._dense_partial_sums import DTYPES as PARTIAL_SUM_DTYPES
@@ -117,7 +117,7 @@ class ResidualDenseBlock(nn.Module):
     def _producers(self, weights: list[torch.Tensor]) -> list[torch.Tensor]:
         """``_dense_partial_sums.producer_weights``, made once per set of weights (69 blocks'
         worth of small concatenations would cost the host milliseconds per map)."""
-        key = tuple((w.data_ptr(), w.dtype, _version_of(w)) for w in weights)
+        key = weights_key(weights)
         cached = self.__dict__.get("_producer_cache")
         if cached is None or cached[0] != key:
             cached = (key, producer_weights(weights))
@@ -125,11 +125,6 @@ class ResidualDenseBlock(nn.Module):
         return cached[1]
 
 
-def _version_of(tensor: torch.Tensor) -> int | None:
-    try:
-        return tensor._version
-    except RuntimeError:  # made under inference_mode (ComfyUI loads models so): no version count
-        return None
 
 
 class RRDB(nn.Module):

@@ -13,9 +13,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict
+from . import _srvgg_winograd
+from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict, weights_key
 from ._cuda_epilogue import applies as one_pass_applies
 from ._cuda_epilogue import bias_leaky
+from ._winograd import Workspace
 
 ACTIVATIONS = ("prelu", "relu", "leakyrelu")
 LEAKY_SLOPE = 0.1  # BasicSR's SRVGGNetCompact uses 0.1, not ESRGAN's 0.2
@@ -68,10 +70,9 @@ def _activated(out: torch.Tensor, activation: str, slopes: list[torch.Tensor], i
 def _add_input_and_shuffle(out: torch.Tensor, x: torch.Tensor, scale: int) -> torch.Tensor:
     # The nearest-upsampled input, added before the shuffle: each input pixel goes to the
     # scale**2 channels that become its block (the same sums, without the upsampled copy).
-    n, channels, height, width = out.shape
-    out_channels = channels // scale**2
+    out_channels = out.shape[1] // scale**2
     base = x[:, :out_channels] if x.shape[1] != out_channels else x
-    out.view(n, out_channels, scale**2, height, width).add_(base.unsqueeze(2))
+    out.unflatten(1, (out_channels, scale**2)).add_(base.unsqueeze(2))  # a view, also of a strided map
     return F.pixel_shuffle(out, scale)
 
 
@@ -108,6 +109,8 @@ class SRVGGNetCompact(SRNet):
             layers += [nn.Conv2d(nf, nf, 3, 1, 1), _activation(activation, nf)]
         layers.append(nn.Conv2d(num_features, out_channels * upscale**2, 3, 1, 1))
         self.body = nn.ModuleList(layers)
+        self.workspace = Workspace()  # the Winograd kernel's maps, reused from tile to tile
+        self._winograd_cache: tuple | None = None
 
     def forward_core(self, x: torch.Tensor) -> torch.Tensor:
         # uprez's one-pass kernels before a compiled function: on an H100 as fast from 640x480
@@ -118,12 +121,40 @@ class SRVGGNetCompact(SRNet):
             return compact_core(x, *self._tensors(), self.hyperparameters["activation"], self.scale, one_pass=True)
         if self.fused is not None:
             return self.fused(x, *self._tensors(), self.hyperparameters["activation"], self.scale)
+        if _srvgg_winograd.applies(x, self.body[0].weight):
+            return self._winograd_forward(x)
         # Module by module (not compact_core), so that the engine's per-layer hooks run: the
         # cancel check between layers, and bf16's input casts.
         out = x
         for layer in self.body:
             out = layer(out)
         return _add_input_and_shuffle(out, x, self.scale)
+
+    def _winograd_forward(self, x: torch.Tensor) -> torch.Tensor:
+        layers = self._winograd_layers()
+        outputs = []
+        for image in x.split(1):
+            out = _srvgg_winograd.residual(image, layers, self.out_channels * self.scale**2, self.workspace,
+                                           self._before_conv)  # fmt: skip
+            outputs.append(_add_input_and_shuffle(out, image, self.scale))
+        return torch.cat(outputs) if len(outputs) > 1 else outputs[0]
+
+    def _winograd_layers(self) -> list[_srvgg_winograd.Layer]:
+        # Prepared once per set of weights: a changed weight (load_state_dict) changes the key.
+        weights, biases, slopes = self._tensors()
+        key = weights_key((*weights, *biases, *slopes))
+        if self._winograd_cache is None or self._winograd_cache[0] != key:
+            activation = self.hyperparameters["activation"]
+            per_layer = slopes if activation == "prelu" else [NEGATIVE_SLOPES[activation]] * (len(weights) - 1)
+            self._winograd_cache = key, _srvgg_winograd.prepared(weights, biases, per_layer)
+        return self._winograd_cache[1]
+
+    def _before_conv(self, index: int, x: torch.Tensor) -> None:
+        # The engine's hooks on the conv modules (its cancel check) run as if the modules did,
+        # given the network's input: the kernel's maps are not the modules' tensors.
+        conv = self.body[2 * index]
+        for hook in conv._forward_pre_hooks.values():
+            hook(conv, (x,))
 
     def _tensors(self) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
         """Weights, biases and PReLU slopes (none for ReLU and LeakyReLU), for the functions."""

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from ..archs import SRNet
+from ..archs import SRNet, _native
 from ..errors import Cancelled, OutOfMemoryError, UprezError
 from ..model import LoadedModel
+from ..models.cache import kernels_dir
 from ..quantize import quantize_
 from . import compiler, heap
 from . import device as devices
@@ -113,6 +114,7 @@ class Upscaler:
             raise UprezError(f"prepad must not be negative, not {prepad}")
         self.model = model
         self.device = devices.pick_device(device)
+        _native.build_dir = kernels_dir()  # built once per machine, not per process
         self.dtype = pick_dtype(precision, self.device, model.arch)
         self.compiled = compile and compiler.available(self.device)
         self.net = self._prepared(self.dtype)

@@ -28,6 +28,11 @@ def models_dir() -> Path:
     return cache_dir() / "models"
 
 
+def kernels_dir() -> Path:
+    """C kernels built for this machine (core/archs/_native.py)."""
+    return cache_dir() / "kernels"
+
+
 def offline() -> bool:
     """True when ``$UPREZ_OFFLINE`` asks uprez never to download."""
     return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")

@@ -4,8 +4,9 @@ Direct convolution runs at this machine's measured conv peak there, and each act
 more pass over a 64-channel map. The kernel (``_winograd_layer.c``) computes a layer's conv,
 bias and activation in groups of tiles that stay in cache, between channels-last maps with a
 zero border (the next layer reads it as its padding). A 64->64 layer with PReLU over a 660x500
-map, 2 threads, AVX-512, alternating: 80-85 ms direct (channels-last conv, then PReLU), 31-33
-ms here. Channel counts are padded to multiples of 16 with zero weights (3 -> 16 at the input).
+map, 2 threads, AVX-512, alternating: 70-72 ms direct (channels-last conv, then PReLU), 28-29
+ms here, about half of it the products (390 GFLOP/s) and half the transforms, which move the
+maps through memory. Channel counts are padded to multiples of 16 with zero weights (3 -> 16 at the input).
 Without a C compiler the modules run as before (``_native``).
 """
 

@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--pid", type=int, required=True, help="the ComfyUI server's PID (for peak RSS)")
     parser.add_argument("--photo", default="photo-256")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--model", default="realesrgan-x4plus.safetensors", help="a file in models/upscale_models")
     args = parser.parse_args()
     photo = photos.photo(args.photo)
     runs: dict[str, list[dict]] = {name: [] for name in WORKFLOWS}
@@ -64,7 +65,9 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, workflow in WORKFLOWS.items():
                 index += 1
-                runs[name].append(run_once(args.client, workflow, photo, args.pid, work, index))
+                name_of_file, overrides = workflow
+                chosen = (name_of_file, [*overrides, "--set", f"2.model_name={args.model}"])
+                runs[name].append(run_once(args.client, chosen, photo, args.pid, work, index))
     base = statistics.median(r["seconds"] for r in runs["builtin"])
     for name, results in runs.items():
         seconds = statistics.median(r["seconds"] for r in results)

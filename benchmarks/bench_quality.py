@@ -1,6 +1,6 @@
 """What a faster path costs in quality: bf16 (and fp16 on CUDA) against fp32, same photos;
 ``--precisions fp32-winograd`` scores the CPU's default fp32 path (RRDBNet's dense blocks in
-Winograd convolutions) against fp32 with direct convolutions.
+Winograd convolutions, SRVGGNetCompact's C kernel) against fp32 with direct convolutions.
 
     python benchmarks/bench_quality.py [--models M ...] [--photos P ...] [--precisions P ...]
 

@@ -147,7 +147,7 @@ def test_without_a_compiler_the_modules_run(monkeypatch: pytest.MonkeyPatch) -> 
     _native.forget()
     monkeypatch.setenv("CC", "/nonexistent/cc")
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), pytest.warns(RuntimeWarning, match="C kernel unavailable"):
             assert not _srvgg_winograd.applies(x, net.body[0].weight)
             ours = Upscaler(loaded_of(net), device="cpu", prepad=0).upscale(x[0])
         assert "/nonexistent/cc" in _native.why_unavailable(_srvgg_winograd.SOURCE)

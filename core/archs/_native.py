@@ -4,8 +4,8 @@ Built for this CPU (``-march=native``), so a library is kept under a name that h
 source, the flags, the compiler and the CPU: a cache shared between machines never loads one
 built for another. Where there is no compiler (most Windows machines), OpenMP is missing
 (Apple's clang) or the build fails, ``library`` returns None and the caller runs its PyTorch
-path; ``why_unavailable`` says why. ``UPREZ_NATIVE=0`` turns the kernels off; ``CC`` picks the
-compiler.
+path; a warning (once) and ``why_unavailable`` say why. ``UPREZ_NATIVE=0`` turns the kernels
+off; ``CC`` picks the compiler.
 
 OpenMP: PyTorch loads its own ``libgomp.so.1``; a library that needs that name gets the one
 already loaded, so the kernels and PyTorch share one pool of threads.
@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 
 DISABLE_ENV = "UPREZ_NATIVE"
@@ -46,6 +47,9 @@ def library(source: str) -> ctypes.CDLL | None:
     with _lock:
         if source not in _loaded:
             _loaded[source] = _build_and_load(source)
+            if _loaded[source] is None:  # once per process: the caller's PyTorch path is slower
+                message = f"uprez: C kernel unavailable ({_reasons[source]}); using PyTorch's ops"
+                warnings.warn(message, RuntimeWarning, stacklevel=3)
         if _loaded[source] is not None:
             _reasons.pop(source, None)
         return _loaded[source]

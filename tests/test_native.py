@@ -45,7 +45,11 @@ def test_a_built_library_is_kept_and_loaded_again(build_dir: Path) -> None:
 
 def test_a_damaged_library_is_built_again(build_dir: Path) -> None:
     (built,) = libraries(build_dir)
-    built.write_bytes(b"not a shared library")
+    # Replaced, not overwritten: this process has the library mapped, and truncating a mapped
+    # file kills it with SIGBUS when it next touches those pages (at exit, say).
+    damaged = built.with_name("damaged")
+    damaged.write_bytes(b"not a shared library")
+    os.replace(damaged, built)
     # In a fresh process: this one would get the library it already loaded from that path.
     assert load_in_a_process(build_dir).wait(timeout=300) == 0
     assert libraries(build_dir) == [built] and built.stat().st_size > 1000

@@ -1,9 +1,9 @@
 """The networks as their authors wrote them: none of uprez's reformulations, for a while.
 
 uprez changes how some blocks compute inside the modules themselves, so ``model.net(x)`` gets
-them too: per-block CPU tiles (_staged), Winograd dense blocks and layers (CPU fp32), one-pass epilogues
-and grouped dense blocks (CUDA). Baselines, FLOP counts and equality tests need the network
-as written; this is the one switch for all of them.
+them too: per-block CPU tiles (_staged), Winograd dense blocks and SRVGGNetCompact's C kernel
+(CPU fp32), one-pass epilogues and grouped dense blocks (CUDA). Baselines, FLOP counts and
+equality tests need the network as written; this is the one switch for all of them.
 """
 
 from __future__ import annotations

@@ -106,8 +106,10 @@ def residual(
         slopes = layer.slopes.data_ptr() if layer.slopes is not None else None
         status = run(source.data_ptr(), target.data_ptr(), grid[1], height, width, layer.inputs, layer.outputs,
                      layer.filter.data_ptr(), layer.bias.data_ptr(), slopes, threads)  # fmt: skip
+        if status == 2:
+            raise MemoryError("the Winograd kernel could not allocate its tile buffers")
         if status:
-            raise MemoryError if status == 2 else ValueError(f"Winograd kernel refused layer {index} ({status})")
+            raise ValueError(f"the Winograd kernel refused layer {index}: channels not a multiple of {LANES}")
         source = target
     return out[1 : height + 1, 1 : width + 1, :out_channels].permute(2, 0, 1).unsqueeze(0)
 

@@ -125,8 +125,6 @@ class ResidualDenseBlock(nn.Module):
         return cached[1]
 
 
-
-
 class RRDB(nn.Module):
     def __init__(self, *, num_features: int, growth_channels: int, workspace: Workspace | None = None) -> None:
         super().__init__()

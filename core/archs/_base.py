@@ -157,10 +157,14 @@ def _few(keys: list[str], limit: int = 3) -> str:
     return ", ".join(keys[:limit]) + more
 
 
-def weights_key(tensors: Iterable[torch.Tensor]) -> tuple:
-    """What changes when weights are replaced or changed in place: for caches of what is made
-    from them (each tensor's memory, dtype and version count)."""
-    return tuple((t.data_ptr(), t.dtype, _version_of(t)) for t in tensors)
+def made_from_weights(owner: nn.Module, name: str, tensors: Iterable[torch.Tensor], make: Callable[[], Any]) -> Any:
+    """``make()``, kept in ``owner``'s ``name`` (not a buffer: not saved, not moved) until one
+    of ``tensors`` is replaced or changed in place (its memory, dtype or version count)."""
+    key = tuple((t.data_ptr(), t.dtype, _version_of(t)) for t in tensors)
+    cached = owner.__dict__.get(name)
+    if cached is None or cached[0] != key:
+        cached = owner.__dict__[name] = (key, make())
+    return cached[1]
 
 
 def _version_of(tensor: torch.Tensor) -> int | None:

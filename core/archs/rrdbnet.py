@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict, weights_key
+from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict, made_from_weights
 from ._cuda_epilogue import applies as one_pass_applies
 from ._cuda_epilogue import bias_leaky
 from ._dense_partial_sums import DTYPES as PARTIAL_SUM_DTYPES
@@ -117,12 +117,7 @@ class ResidualDenseBlock(nn.Module):
     def _producers(self, weights: list[torch.Tensor]) -> list[torch.Tensor]:
         """``_dense_partial_sums.producer_weights``, made once per set of weights (69 blocks'
         worth of small concatenations would cost the host milliseconds per map)."""
-        key = weights_key(weights)
-        cached = self.__dict__.get("_producer_cache")
-        if cached is None or cached[0] != key:
-            cached = (key, producer_weights(weights))
-            self.__dict__["_producer_cache"] = cached  # not a buffer: not saved, not moved
-        return cached[1]
+        return made_from_weights(self, "_producer_cache", weights, lambda: producer_weights(weights))
 
 
 class RRDB(nn.Module):

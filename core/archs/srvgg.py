@@ -6,6 +6,7 @@ input added back (``shared/reference/seed-architectures.md`` section 5.2).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -14,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import _srvgg_winograd
-from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict, weights_key
+from ._base import Architecture, Example, SRNet, StateDict, has_all, indices, load_strict, made_from_weights
 from ._cuda_epilogue import applies as one_pass_applies
 from ._cuda_epilogue import bias_leaky
 from ._winograd import Workspace
@@ -110,7 +111,6 @@ class SRVGGNetCompact(SRNet):
         layers.append(nn.Conv2d(num_features, out_channels * upscale**2, 3, 1, 1))
         self.body = nn.ModuleList(layers)
         self.workspace = Workspace()  # the Winograd kernel's maps, reused from tile to tile
-        self._winograd_cache: tuple | None = None
 
     def forward_core(self, x: torch.Tensor) -> torch.Tensor:
         # uprez's one-pass kernels before a compiled function: on an H100 as fast from 640x480
@@ -140,14 +140,12 @@ class SRVGGNetCompact(SRNet):
         return torch.cat(outputs) if len(outputs) > 1 else outputs[0]
 
     def _winograd_layers(self) -> list[_srvgg_winograd.Layer]:
-        # Prepared once per set of weights: a changed weight (load_state_dict) changes the key.
+        # Prepared once per set of weights (load_state_dict changes them in place).
         weights, biases, slopes = self._tensors()
-        key = weights_key((*weights, *biases, *slopes))
-        if self._winograd_cache is None or self._winograd_cache[0] != key:
-            activation = self.hyperparameters["activation"]
-            per_layer = slopes if activation == "prelu" else [NEGATIVE_SLOPES[activation]] * (len(weights) - 1)
-            self._winograd_cache = key, _srvgg_winograd.prepared(weights, biases, per_layer)
-        return self._winograd_cache[1]
+        activation = self.hyperparameters["activation"]
+        per_layer = slopes if activation == "prelu" else [NEGATIVE_SLOPES[activation]] * (len(weights) - 1)
+        prepare = functools.partial(_srvgg_winograd.prepared, weights, biases, per_layer)
+        return made_from_weights(self, "_winograd_layers_cache", (*weights, *biases, *slopes), prepare)
 
     def _before_conv(self, index: int, x: torch.Tensor) -> None:
         # The engine's hooks on the conv modules (its cancel check) run as if the modules did,
